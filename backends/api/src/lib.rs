@@ -1,0 +1,394 @@
+//! The allocator backend contract of `lmem`: Lua's `lua_Alloc` osize/nsize contract as a Rust
+//! trait, and a conformance kit that checks any implementation against it.
+//!
+//! This crate is deliberately small and stable (the `lock_api` pattern): the core layer (`lmem`)
+//! is generic over [`Backend`], the backend crates implement it, and third parties can write their
+//! own backends against this crate alone.
+//!
+//! # Terms
+//!
+//! - A **block** is a region of memory returned by [`Backend::allocate`] or [`Backend::resize`]
+//!   and not yet given back by [`Backend::deallocate`] or a successful [`Backend::resize`].
+//! - A block's **size** is the `size` (or `new_size`) it was last obtained with. The caller
+//!   always passes that exact size back (Lua's `osize`); this is what lets a backend be headerless,
+//!   use sized free, or grow in place.
+//! - A block **fits** a request when it is at least `size` bytes long and aligned to [`ALIGN`].
+//! - A block is **owned** by the caller from the moment it is returned until it is passed to
+//!   `deallocate` or to a `resize` that succeeds. A failed `resize` leaves the block owned by the
+//!   caller, untouched.
+//!
+//! # The contract, clause by clause (DESIGN.md §2)
+//!
+//! 1. A free (`deallocate`) never fails. Freeing "nothing" is expressed by not calling it.
+//! 2. An allocation takes the size and a [`Tag`] — the Lua type of the object being created. The
+//!    tag is a hint for statistics and placement, never a size.
+//! 3. A resize keeps the first `min(old_size, new_size)` bytes.
+//! 4. A failure returns `None` and leaves the old block untouched and still owned by the caller.
+//!    Backends should not fail a shrink: Lua 5.1 assumes it never fails. Only a limit or fault
+//!    injection (wrappers) may fail a shrink, and they document it.
+//! 5. Every block is aligned to at least [`ALIGN`] (16) bytes.
+//! 6. Live blocks never overlap.
+//! 7. Nothing unwinds and nothing aborts on out-of-memory: the answer is `None`.
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::ptr::NonNull;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+/// Minimum alignment of every block: what glibc's malloc gives on x86-64, and what mlua and Lua's
+/// `LUAI_MAXALIGN` assume.
+pub const ALIGN: usize = 16;
+
+/// Largest size any backend may hand out: Rust's `Layout` limit for [`ALIGN`]. Requests above it
+/// must fail with `None`.
+pub const MAX_SIZE: usize = isize::MAX as usize - (ALIGN - 1);
+
+/// The Lua type of the object a new block is for.
+///
+/// Lua 5.4 and 5.5 pass it as `osize` when `ptr` is NULL (`LUA_TSTRING` 4 … `LUA_TPROTO` 10); Lua
+/// 5.1 passes 0, which maps to [`Tag::Other`], as does every other value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Tag {
+    /// `LUA_TSTRING` (4).
+    String = 0,
+    /// `LUA_TTABLE` (5), and a table's array and hash parts.
+    Table = 1,
+    /// `LUA_TFUNCTION` (6): closures.
+    Function = 2,
+    /// `LUA_TUSERDATA` (7).
+    Userdata = 3,
+    /// `LUA_TTHREAD` (8): coroutines and the main state.
+    Thread = 4,
+    /// `LUA_TUPVAL` (9).
+    Upvalue = 5,
+    /// `LUA_TPROTO` (10): function prototypes.
+    Proto = 6,
+    /// Anything else: vectors, buffers, stacks, Lua 5.1's blocks, and host blocks.
+    Other = 7,
+}
+
+impl Tag {
+    /// All tags, in index order.
+    pub const ALL: [Tag; 8] = [
+        Tag::String,
+        Tag::Table,
+        Tag::Function,
+        Tag::Userdata,
+        Tag::Thread,
+        Tag::Upvalue,
+        Tag::Proto,
+        Tag::Other,
+    ];
+
+    /// Number of tags.
+    pub const COUNT: usize = 8;
+
+    /// The tag Lua means by `osize` when it allocates a new block (`ptr == NULL`).
+    #[inline]
+    pub const fn from_lua(osize: usize) -> Tag {
+        match osize {
+            4 => Tag::String,
+            5 => Tag::Table,
+            6 => Tag::Function,
+            7 => Tag::Userdata,
+            8 => Tag::Thread,
+            9 => Tag::Upvalue,
+            10 => Tag::Proto,
+            _ => Tag::Other,
+        }
+    }
+
+    /// The Lua type number for this tag (`LUA_TSTRING` …), 0 for [`Tag::Other`].
+    #[inline]
+    pub const fn to_lua(self) -> usize {
+        match self {
+            Tag::Other => 0,
+            t => t as usize + 4,
+        }
+    }
+
+    /// Dense index in `0..Tag::COUNT`, for per-tag tables.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Lower-case name, as Lua's `type()` says it (`other` for the rest).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tag::String => "string",
+            Tag::Table => "table",
+            Tag::Function => "function",
+            Tag::Userdata => "userdata",
+            Tag::Thread => "thread",
+            Tag::Upvalue => "upvalue",
+            Tag::Proto => "proto",
+            Tag::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A backend's answer to "is this block yours?".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// The pointer is a block of this backend.
+    Owned,
+    /// The pointer is certainly not a block of this backend.
+    Foreign,
+    /// The backend cannot tell (plain `malloc` cannot).
+    Unknown,
+}
+
+/// What a backend can say about the memory it holds. Every field is optional: a backend fills in
+/// what it knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// Bytes in live blocks as the backend counts them (after its own rounding).
+    pub allocated: Option<usize>,
+    /// Bytes the backend holds from the system or a pool (pages, arenas, chunks), live or not.
+    pub reserved: Option<usize>,
+    /// Bytes held but not usable by the caller: `reserved - requested live bytes`, including
+    /// rounding, fragmentation and frees the backend cannot reuse.
+    pub wasted: Option<usize>,
+    /// Live blocks.
+    pub blocks: Option<usize>,
+}
+
+/// Why [`Backend::reset`] did nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResetUnsupported;
+
+impl fmt::Display for ResetUnsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("this backend cannot release all of its blocks at once")
+    }
+}
+
+impl std::error::Error for ResetUnsupported {}
+
+/// An allocator backend: the memory under one Lua state (or one heap of the core layer).
+///
+/// See the crate docs for the terms *block*, *size*, *fits* and *owned*, and for the contract
+/// clause by clause. Methods take `&mut self`: one backend value serves one single-threaded VM
+/// state; anything shared between states (page pools, arena pools) lives behind the backend's
+/// own synchronisation.
+///
+/// # Safety
+///
+/// Implementors must uphold, for every call the caller makes according to the methods' own
+/// preconditions:
+///
+/// - `allocate(size, _)` and `resize(_, _, new_size)` return either `None` or a pointer to a block
+///   that fits `size`/`new_size` (aligned to [`ALIGN`], at least that many bytes, readable and
+///   writable) and overlaps no other live block of this backend, nor any memory the caller owns;
+/// - requests above [`MAX_SIZE`] return `None`;
+/// - `resize` keeps the first `min(old_size, new_size)` bytes; on `None` the old block is
+///   untouched and remains a live block of this backend;
+/// - `deallocate` always succeeds; nothing panics across these methods on out-of-memory, and
+///   nothing aborts the process on out-of-memory;
+/// - `owns` never answers [`Ownership::Owned`] for a pointer that is not a live block of this
+///   backend, nor [`Ownership::Foreign`] for one that is;
+/// - blocks stay valid when the backend value is moved (blocks never point into `self`).
+///
+/// The core layer, the `lua_Alloc` adapter and hot swap rely on these for memory safety.
+pub unsafe trait Backend {
+    /// Short name for reports (`system`, `slab`, `tracking(system)`, …).
+    fn name(&self) -> &str;
+
+    /// Allocates a block of `size` bytes for an object of type `tag`.
+    ///
+    /// The core layer never asks for 0 bytes; an implementation may answer `None` for 0. Returns
+    /// `None` when the memory cannot be had.
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>>;
+
+    /// Gives a block back. Never fails.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this backend and `size` is its size (the one it was last
+    /// allocated or resized to). The block is not used afterwards.
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize);
+
+    /// Changes a block's size from `old_size` to `new_size` (both > 0), keeping the first
+    /// `min(old_size, new_size)` bytes. Returns the block's new address, which may equal `ptr`.
+    ///
+    /// On `None` the old block is untouched and still live. The default allocates a new block,
+    /// copies and frees the old one; backends override it to grow or shrink in place.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this backend of size `old_size`; `new_size > 0`. On success the
+    /// old pointer is not used afterwards (unless it equals the returned one).
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller's contract for `resize` is ours to pass on.
+        unsafe { resize_by_copy(self, ptr, old_size, new_size, Tag::Other) }
+    }
+
+    /// Whether `ptr` is a live block of this backend. Hot swap needs an exact answer to route a
+    /// free to the backend that made the block; the default is [`Ownership::Unknown`].
+    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+        let _ = ptr;
+        Ownership::Unknown
+    }
+
+    /// Bytes the caller may use in a block of size `size`. The default is `size`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this backend of size `size`.
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+        let _ = ptr;
+        size
+    }
+
+    /// Releases every block at once (an arena reset, a heap destroy).
+    ///
+    /// # Safety
+    ///
+    /// No block of this backend is used after the call.
+    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
+        Err(ResetUnsupported)
+    }
+
+    /// What the backend knows about the memory it holds.
+    fn stats(&self) -> BackendStats {
+        BackendStats::default()
+    }
+}
+
+/// The default [`Backend::resize`]: allocate a new block, copy, free the old one. A shrink that
+/// cannot allocate keeps the old block, which is large enough (never fail a shrink).
+///
+/// # Safety
+///
+/// As [`Backend::resize`]: `ptr` is a live block of `backend` of size `old_size`; `new_size > 0`.
+pub unsafe fn resize_by_copy<B: Backend + ?Sized>(
+    backend: &mut B,
+    ptr: NonNull<u8>,
+    old_size: usize,
+    new_size: usize,
+    tag: Tag,
+) -> Option<NonNull<u8>> {
+    let Some(new) = backend.allocate(new_size, tag) else {
+        // A block of `old_size >= new_size` already fits a shrink: keep it rather than fail.
+        return (new_size <= old_size).then_some(ptr);
+    };
+    // SAFETY: `ptr` is live with `old_size` readable bytes (caller); `new` is a fresh block of
+    // `new_size` bytes that overlaps no live block (trait contract), so the ranges are disjoint.
+    unsafe { std::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old_size.min(new_size)) };
+    // SAFETY: `ptr` is a live block of `backend` of size `old_size` (caller), not used again.
+    unsafe { backend.deallocate(ptr, old_size) };
+    Some(new)
+}
+
+// SAFETY: every method forwards to `B`, which upholds the contract.
+unsafe impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    #[inline]
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        (**self).allocate(size, tag)
+    }
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).deallocate(ptr, size) }
+    }
+    #[inline]
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).resize(ptr, old_size, new_size) }
+    }
+    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+        (**self).owns(ptr)
+    }
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).usable_size(ptr, size) }
+    }
+    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).reset() }
+    }
+    fn stats(&self) -> BackendStats {
+        (**self).stats()
+    }
+}
+
+// SAFETY: every method forwards to `B`, which upholds the contract.
+unsafe impl<B: Backend + ?Sized> Backend for &mut B {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    #[inline]
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        (**self).allocate(size, tag)
+    }
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).deallocate(ptr, size) }
+    }
+    #[inline]
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).resize(ptr, old_size, new_size) }
+    }
+    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+        (**self).owns(ptr)
+    }
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).usable_size(ptr, size) }
+    }
+    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        unsafe { (**self).reset() }
+    }
+    fn stats(&self) -> BackendStats {
+        (**self).stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_through_lua_numbers() {
+        for t in Tag::ALL {
+            if t != Tag::Other {
+                assert_eq!(Tag::from_lua(t.to_lua()), t);
+            }
+            assert_eq!(Tag::ALL[t.index()], t);
+        }
+        for other in [0, 1, 2, 3, 11, 64, usize::MAX] {
+            assert_eq!(Tag::from_lua(other), Tag::Other);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The `bump` backend (being written).

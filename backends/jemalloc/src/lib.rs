@@ -1,0 +1,1 @@
+//! The `jemalloc` backend (being written).

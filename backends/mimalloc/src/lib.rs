@@ -1,0 +1,1 @@
+//! The `mimalloc` backend (being written).

@@ -1,0 +1,1 @@
+//! The `slab` backend (being written).
