@@ -195,8 +195,9 @@ impl std::error::Error for ResetUnsupported {}
 ///   untouched and remains a live block of this backend;
 /// - `deallocate` always succeeds; nothing panics across these methods on out-of-memory, and
 ///   nothing aborts the process on out-of-memory;
-/// - `owns` never answers [`Ownership::Owned`] for a pointer that is not a live block of this
-///   backend, nor [`Ownership::Foreign`] for one that is;
+/// - `owns` answers [`Ownership::Owned`] or [`Ownership::Unknown`] for each live block of this
+///   backend, and [`Ownership::Foreign`] or [`Ownership::Unknown`] for any address outside the
+///   memory this backend holds (so it is never wrong about a live block of another backend);
 /// - blocks stay valid when the backend value is moved (blocks never point into `self`).
 ///
 /// The core layer, the `lua_Alloc` adapter and hot swap rely on these for memory safety.
@@ -238,8 +239,10 @@ pub unsafe trait Backend {
         unsafe { resize_by_copy(self, ptr, old_size, new_size, Tag::Other) }
     }
 
-    /// Whether `ptr` is a live block of this backend. Hot swap needs an exact answer to route a
-    /// free to the backend that made the block; the default is [`Ownership::Unknown`].
+    /// Whether `ptr` is a block of this backend. Hot swap needs an exact answer to route a free
+    /// to the backend that made the block; the default is [`Ownership::Unknown`]. Only answers
+    /// for live blocks (of this or another backend) are specified: a backend that answers by
+    /// address range may say `Owned` for a freed slot of its own memory.
     fn owns(&self, ptr: NonNull<u8>) -> Ownership {
         let _ = ptr;
         Ownership::Unknown
