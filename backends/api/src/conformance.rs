@@ -16,40 +16,7 @@ use std::ptr::NonNull;
 
 pub use proptest;
 
-/// A small deterministic generator (SplitMix64), so a failing run can be repeated from its seed.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    /// A size drawn from Lua's mix: mostly ≤ 64 B, some up to 1 KiB, a few up to `max`.
-    pub fn lua_size(&mut self, max: usize) -> usize {
-        let r = self.below(1000);
-        let cap = if r < 900 {
-            64
-        } else if r < 990 {
-            1024
-        } else {
-            max
-        };
-        1 + self.below(cap.min(max))
-    }
-}
+pub use crate::rng::Rng;
 
 /// The byte a block's content has at `offset`, from a per-block `seed`.
 #[inline]
@@ -78,7 +45,11 @@ pub unsafe fn fill(p: NonNull<u8>, len: usize, seed: u64) {
 pub unsafe fn verify(p: NonNull<u8>, len: usize, seed: u64, what: &str) {
     // SAFETY: the caller guarantees `len` readable bytes at `p`.
     let s = unsafe { std::slice::from_raw_parts(p.as_ptr(), len) };
-    if let Some(i) = s.iter().enumerate().position(|(i, &b)| b != pattern(seed, i)) {
+    if let Some(i) = s
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b != pattern(seed, i))
+    {
         panic!("{what}: byte {i} of {len} changed (block at {p:p})");
     }
 }
@@ -117,7 +88,11 @@ pub fn alignment<B: Backend + ?Sized>(b: &mut B) {
         let new = *size * 2 + 3;
         // SAFETY: `p` is a live block of `b` of size `size`.
         let q = unsafe { b.resize(*p, *size, new) }.expect("resize (grow) failed");
-        assert_eq!(q.as_ptr() as usize % ALIGN, 0, "alignment: resize to {new} gave {q:p}");
+        assert_eq!(
+            q.as_ptr() as usize % ALIGN,
+            0,
+            "alignment: resize to {new} gave {q:p}"
+        );
         *p = q;
         *size = new;
     }
@@ -195,11 +170,18 @@ pub fn no_overlap<B: Backend + ?Sized>(b: &mut B) {
             unsafe { fill(p, size, seed) };
             live.push((p, size, seed));
         }
-        let mut spans: Vec<(usize, usize)> =
-            live.iter().map(|&(p, s, _)| (p.as_ptr() as usize, s)).collect();
+        let mut spans: Vec<(usize, usize)> = live
+            .iter()
+            .map(|&(p, s, _)| (p.as_ptr() as usize, s))
+            .collect();
         spans.sort_unstable();
         for w in spans.windows(2) {
-            assert!(w[0].0 + w[0].1 <= w[1].0, "overlap: blocks {:x?} and {:x?}", w[0], w[1]);
+            assert!(
+                w[0].0 + w[0].1 <= w[1].0,
+                "overlap: blocks {:x?} and {:x?}",
+                w[0],
+                w[1]
+            );
         }
         for &(p, size, seed) in &live {
             // SAFETY: live block of `size` bytes.
@@ -263,7 +245,10 @@ pub fn tag_is_not_a_size<B: Backend + ?Sized>(b: &mut B) {
 /// still usable; the backend keeps working afterwards.
 pub fn failure_leaves_block_intact<B: Backend + ?Sized>(b: &mut B) {
     for huge in [usize::MAX, MAX_SIZE + 1, isize::MAX as usize] {
-        assert!(b.allocate(huge, Tag::Other).is_none(), "allocate({huge}) must fail");
+        assert!(
+            b.allocate(huge, Tag::Other).is_none(),
+            "allocate({huge}) must fail"
+        );
     }
     for size in [8, 48, 200, 5000] {
         let p = alloc_ok(b, size, Tag::Table);
@@ -315,13 +300,24 @@ pub fn ownership_is_never_wrong<B: Backend + ?Sized>(b: &mut B) {
     let mut live = Vec::new();
     for size in [1, 16, 64, 500, 5000, 200_000] {
         let p = alloc_ok(b, size, Tag::Other);
-        assert_ne!(b.owns(p), Ownership::Foreign, "owns: own block of {size} B said foreign");
+        assert_ne!(
+            b.owns(p),
+            Ownership::Foreign,
+            "owns: own block of {size} B said foreign"
+        );
         live.push((p, size));
     }
     let on_stack = [0u8; 64];
     let on_heap = Box::new([0u8; 64]);
-    for p in [NonNull::from(&on_stack).cast::<u8>(), NonNull::from(&*on_heap).cast::<u8>()] {
-        assert_ne!(b.owns(p), Ownership::Owned, "owns: foreign pointer {p:p} said owned");
+    for p in [
+        NonNull::from(&on_stack).cast::<u8>(),
+        NonNull::from(&*on_heap).cast::<u8>(),
+    ] {
+        assert_ne!(
+            b.owns(p),
+            Ownership::Owned,
+            "owns: foreign pointer {p:p} said owned"
+        );
     }
     for (p, size) in live {
         // SAFETY: live block of `size` bytes.
@@ -490,7 +486,10 @@ pub unsafe fn lua_alloc_contract(f: LuaAlloc, ud: *mut c_void) {
     };
     // Free of NULL, with any osize (tags and sizes alike), is a no-op returning NULL.
     for o in [0, 4, 5, 10, 64, usize::MAX] {
-        assert!(call(std::ptr::null_mut(), o, 0).is_null(), "free(NULL, {o}) must return NULL");
+        assert!(
+            call(std::ptr::null_mut(), o, 0).is_null(),
+            "free(NULL, {o}) must return NULL"
+        );
     }
     // New blocks: osize is a tag. Small sizes under every tag, and tags as big as the sizes.
     let mut live: HashMap<usize, (usize, u64)> = HashMap::new();
@@ -504,7 +503,10 @@ pub unsafe fn lua_alloc_contract(f: LuaAlloc, ud: *mut c_void) {
             let nn = NonNull::new(p.cast::<u8>()).expect("checked non-null");
             // SAFETY: fresh block of `n` bytes.
             unsafe { fill(nn, n, seed) };
-            assert!(live.insert(p as usize, (n, seed)).is_none(), "same address handed out twice");
+            assert!(
+                live.insert(p as usize, (n, seed)).is_none(),
+                "same address handed out twice"
+            );
         }
     }
     let check_all = |live: &HashMap<usize, (usize, u64)>| {
@@ -540,14 +542,23 @@ pub unsafe fn lua_alloc_contract(f: LuaAlloc, ud: *mut c_void) {
     // Failure: NULL, block untouched, still freeable.
     let (&p, &(n, s)) = live.iter().next().expect("blocks are live");
     for huge in [usize::MAX, MAX_SIZE + 1] {
-        assert!(call(std::ptr::null_mut(), 5, huge).is_null(), "allocate({huge}) must fail");
-        assert!(call(p as *mut c_void, n, huge).is_null(), "resize to {huge} must fail");
+        assert!(
+            call(std::ptr::null_mut(), 5, huge).is_null(),
+            "allocate({huge}) must fail"
+        );
+        assert!(
+            call(p as *mut c_void, n, huge).is_null(),
+            "resize to {huge} must fail"
+        );
     }
     check_all(&live);
     let _ = s;
     // Frees return NULL.
     for (p, (n, _)) in live.drain() {
-        assert!(call(p as *mut c_void, n, 0).is_null(), "free must return NULL");
+        assert!(
+            call(p as *mut c_void, n, 0).is_null(),
+            "free must return NULL"
+        );
     }
 }
 

@@ -36,6 +36,7 @@ use std::ptr::NonNull;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod rng;
 
 /// Minimum alignment of every block: what glibc's malloc gives on x86-64, and what mlua and Lua's
 /// `LUAI_MAXALIGN` assume.

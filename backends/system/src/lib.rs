@@ -68,7 +68,7 @@ unsafe impl Backend for System {
         }
         // SAFETY: malloc has no preconditions; it returns NULL or a fresh block.
         let p = NonNull::new(unsafe { libc::malloc(request(size)) })?;
-        if p.as_ptr() as usize % ALIGN != 0 {
+        if !(p.as_ptr() as usize).is_multiple_of(ALIGN) {
             return realign(p, 0, size).ok();
         }
         Some(p.cast())
@@ -93,12 +93,13 @@ unsafe impl Backend for System {
         }
         // SAFETY: `ptr` is a live block from malloc/realloc/posix_memalign (caller); realloc
         // accepts any of them and leaves it live on failure.
-        let Some(q) = NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), request(new_size)) })
+        let Some(q) =
+            NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), request(new_size)) })
         else {
             // A shrink never fails: the old block is large enough.
             return (new_size <= old_size).then_some(ptr);
         };
-        if q.as_ptr() as usize % ALIGN != 0 {
+        if !(q.as_ptr() as usize).is_multiple_of(ALIGN) {
             // realloc moved the block somewhere misaligned and `ptr` is gone. Move it once more;
             // if even that fails, `q` is the only copy of the caller's data, so hand it back
             // misaligned rather than answer `None`, which would tell the caller that the freed

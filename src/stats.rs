@@ -1,0 +1,189 @@
+//! The heap's accounting: what Lua's `totalbytes`/`GCdebt` count, and what a host wants to see.
+
+use lmem_backend::Tag;
+use std::fmt;
+
+/// Allocations made for one Lua type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagStats {
+    /// New blocks made for this type.
+    pub count: u64,
+    /// Bytes asked for by those new blocks.
+    pub bytes: u64,
+}
+
+/// Number of buckets in [`Histogram`]: `≤16 B`, `≤32 B`, … `≤1 MiB`, then larger.
+pub const HISTOGRAM_BUCKETS: usize = 18;
+
+/// Sizes of new blocks, in power-of-two buckets: bucket 0 holds 1–16 B, bucket `i` holds
+/// `2^(i+3) + 1 ..= 2^(i+4)`, the last bucket everything above 1 MiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Histogram {
+    /// Counts per bucket.
+    pub buckets: [u64; HISTOGRAM_BUCKETS],
+}
+
+impl Histogram {
+    /// The bucket a block of `size` bytes is counted in.
+    #[inline]
+    pub fn bucket(size: usize) -> usize {
+        if size <= 16 {
+            return 0;
+        }
+        let log = usize::BITS - (size - 1).leading_zeros(); // ceil(log2(size))
+        (log as usize - 4).min(HISTOGRAM_BUCKETS - 1)
+    }
+
+    /// Upper bound of bucket `i` in bytes (`None` for the last, open bucket).
+    pub fn upper(i: usize) -> Option<usize> {
+        (i < HISTOGRAM_BUCKETS - 1).then(|| 16usize << i)
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, size: usize) {
+        self.buckets[Self::bucket(size)] += 1;
+    }
+
+    /// The original design notes' three classes: `[≤ 64 B, ≤ 1 KiB, larger]`.
+    pub fn coarse(&self) -> [u64; 3] {
+        let small = self.buckets[..3].iter().sum();
+        let medium = self.buckets[3..7].iter().sum();
+        let large = self.buckets[7..].iter().sum();
+        [small, medium, large]
+    }
+
+    /// Total count.
+    pub fn total(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
+
+/// Everything the heap counts. Changed only after a request succeeds (failures are counted in
+/// `failures` alone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes in live blocks, as the caller sized them (Lua's `gettotalbytes`).
+    pub live: usize,
+    /// Highest `live` seen.
+    pub peak: usize,
+    /// New blocks made.
+    pub allocations: u64,
+    /// Blocks freed.
+    pub frees: u64,
+    /// Blocks resized (grown or shrunk).
+    pub resizes: u64,
+    /// Requests that failed after every retry (the caller saw `not enough memory`).
+    pub failures: u64,
+    /// Emergency collections run because a request failed.
+    pub emergencies: u64,
+    /// Total bytes asked for by new blocks and by the growing part of resizes.
+    pub bytes_allocated: u64,
+    /// New blocks per Lua type.
+    pub by_tag: [TagStats; Tag::COUNT],
+    /// Sizes of new blocks.
+    pub histogram: Histogram,
+}
+
+impl Stats {
+    /// Blocks alive now (made minus freed).
+    pub fn live_blocks(&self) -> u64 {
+        self.allocations - self.frees
+    }
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 10 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 10 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "live        {} ({} blocks)",
+            human(self.live as u64),
+            self.live_blocks()
+        )?;
+        writeln!(f, "peak        {}", human(self.peak as u64))?;
+        writeln!(
+            f,
+            "allocated   {} in {} blocks",
+            human(self.bytes_allocated),
+            self.allocations
+        )?;
+        writeln!(
+            f,
+            "frees       {}   resizes {}   failures {}   emergency collections {}",
+            self.frees, self.resizes, self.failures, self.emergencies
+        )?;
+        writeln!(
+            f,
+            "by type     {:>10} {:>12} {:>8}",
+            "blocks", "bytes", "avg"
+        )?;
+        for tag in Tag::ALL {
+            let t = self.by_tag[tag.index()];
+            if t.count > 0 {
+                let avg = t.bytes as f64 / t.count as f64;
+                writeln!(
+                    f,
+                    "  {:<9} {:>10} {:>12} {:>8.1}",
+                    tag.name(),
+                    t.count,
+                    t.bytes,
+                    avg
+                )?;
+            }
+        }
+        let [s, m, l] = self.histogram.coarse();
+        writeln!(f, "sizes       <=64 B: {s}   <=1 KiB: {m}   larger: {l}")?;
+        for (i, &n) in self.histogram.buckets.iter().enumerate() {
+            if n > 0 {
+                let label = match Histogram::upper(i) {
+                    Some(u) => format!("<= {}", human(u as u64)),
+                    None => "> 1 MiB".to_string(),
+                };
+                writeln!(f, "  {label:<10} {n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_powers_of_two() {
+        assert_eq!(Histogram::bucket(1), 0);
+        assert_eq!(Histogram::bucket(16), 0);
+        assert_eq!(Histogram::bucket(17), 1);
+        assert_eq!(Histogram::bucket(32), 1);
+        assert_eq!(Histogram::bucket(33), 2);
+        assert_eq!(Histogram::bucket(64), 2);
+        assert_eq!(Histogram::bucket(65), 3);
+        assert_eq!(Histogram::bucket(1024), 6);
+        assert_eq!(Histogram::bucket(1025), 7);
+        assert_eq!(Histogram::bucket(1 << 20), 16);
+        assert_eq!(Histogram::bucket((1 << 20) + 1), 17);
+        assert_eq!(Histogram::bucket(usize::MAX), 17);
+        for i in 0..HISTOGRAM_BUCKETS - 1 {
+            let u = Histogram::upper(i).unwrap();
+            assert_eq!(Histogram::bucket(u), i);
+            assert_eq!(Histogram::bucket(u + 1), i + 1);
+        }
+    }
+
+    #[test]
+    fn coarse_classes_match_the_design_notes() {
+        let mut h = Histogram::default();
+        for s in [1, 64, 65, 1024, 1025, 1 << 30] {
+            h.add(s);
+        }
+        assert_eq!(h.coarse(), [2, 2, 2]);
+    }
+}
