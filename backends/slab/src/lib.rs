@@ -1,1 +1,888 @@
-//! The `slab` backend (being written).
+//! The `slab` backend: a size-class slab allocator made for Lua VM object churn.
+//!
+//! Lua asks for small blocks — 97–100% of new blocks are ≤ 64 B, averaging 43–52 B — and always
+//! passes a block's size back when it frees or resizes it (`osize`). This backend is built on
+//! those two facts:
+//!
+//! - **Headerless blocks in size classes.** A request is rounded up to one of [`CLASS_SIZES`]
+//!   (through a lookup table indexed by `(size + 15) >> 4`) and served from a page carved into
+//!   blocks of that class. Blocks carry no header: whether a block is small or large comes from
+//!   the size the caller passes back, and the page (hence the class) from the block's address.
+//! - **Page-local allocation.** Every class has a *current page* with its own free list and an
+//!   untouched "bump" tail; a free pushes onto the free list of the block's own page, found by
+//!   address arithmetic (pages are aligned to [`PAGE_SIZE`] inside segments aligned to
+//!   [`SEGMENT_SIZE`]). A page that gets a free while full joins the tail of its class's list of
+//!   partially free pages; the head — the page that has gathered frees longest — is reused
+//!   before any new page is taken. This is mimalloc's free-list sharding and Luau's page scheme:
+//!   new objects land next to recently freed ones of the same page, where one global LIFO list
+//!   per class would scatter them over the whole heap (DESIGN.md §7 measured that).
+//! - **Dense page headers.** A page's header (free list, bump pointer, live count, list links)
+//!   is not at the page's start but in its segment's first 4 KiB, one 64-byte line per page.
+//!   Headers at 16 KiB strides would all map to the same few cache sets and evict each other on
+//!   a large heap; packed together, the headers of a 100 MiB heap fit in 400 KiB.
+//! - **A shared page pool.** A page that becomes empty goes back at once to a process-wide pool
+//!   (a `parking_lot` mutex) that keeps at most [`POOL_RETAIN`] bytes resident; the memory of
+//!   pages beyond that goes back to the OS (`madvise(MADV_DONTNEED)`; the address range stays
+//!   mapped, costs nothing resident, and is reused before new segments are mapped). Dropping or
+//!   resetting a backend value returns all its pages. The lock is taken only when a page is
+//!   taken or returned, never on the allocate/free fast path.
+//! - **Large blocks** (over [`MAX_SMALL`] bytes) go to a fallback backend `F` (libc malloc by
+//!   default) and are tracked, so that [`Backend::owns`] is exact and [`Backend::reset`] can free
+//!   them.
+//!
+//! # Size classes
+//!
+//! Every block must be 16-aligned (the contract), and a class whose size is not a multiple of 16
+//! would misalign every other block of its page, so classes step by 16 at least. Luau's 8-byte
+//! steps below 64 B are therefore out, and its 16-byte steps are kept all the way to 256 B:
+//! that range holds nearly every Lua object (`TString` 24+len+1, `Table` 56, `LClosure` 32+8n,
+//! `UpVal` 40, `Udata` 40+, `CallInfo` 64, `Proto` ~120, `lua_State` ~200, small `Node` and
+//! `TValue` arrays), and a 16-byte step wastes at most 15 bytes a block, less than glibc's
+//! 8-byte header plus 16-byte rounding. Above 256 B blocks are rare (< 1% of new blocks), so few
+//! classes serve them: 320, 384, 448, 512 (64-byte steps) and 640, 768, 896, 1024 (128-byte
+//! steps). The exact powers of two and their 3/2 multiples are classes because Lua's vectors
+//! are: `Node` arrays are 24·2^k (384, 768), `TValue` arrays 16·2^k (512, 1024). Fewer classes
+//! means fewer partly used pages, which is what costs resident memory in a slab allocator.
+//!
+//! # Page size
+//!
+//! [`PAGE_SIZE`] is 16 KiB (as Luau's pages): enough for 341 blocks of 48 B, so a page change
+//! (the slow path) is rare, and even the 1024 B class gets 16 blocks; yet small enough that a
+//! page empties — and goes back to the pool — often, and a class used a little costs little,
+//! which keeps peak resident memory near glibc's. A fresh page's tail is never touched until it
+//! is handed out, so the kernel maps it lazily. Pages come from the OS in 1 MiB segments (one
+//! `mmap` for 64 pages); the first page of a segment starts its blocks after the headers.
+//!
+//! # Contract notes
+//!
+//! - A resize that stays in one class returns the same block; a shrink to a smaller class moves
+//!   the block (to free the memory) unless no page can be had, and then keeps it in place, so a
+//!   shrink between small sizes never fails.
+//! - One shrink *can* fail: a large block (> [`MAX_SMALL`]) shrunk to a small size needs a small
+//!   block, because the size alone decides small vs. large on every later call; if no page can be
+//!   had it answers `None` and the old block stays intact (the contract allows it; it means the
+//!   process is out of memory).
+//! - Bookkeeping (a `slab` entry and a hash entry per page, a hash entry per large block) comes
+//!   from Rust's global allocator. Hash tables are grown fallibly (`try_reserve`); the page slab
+//!   grows geometrically and, like any Rust collection, would abort if even that tiny allocation
+//!   failed.
+//!
+//! # When a host should pick it
+//!
+//! For Lua states that allocate and free many small objects — the common case — it is the
+//! fastest backend here, with no locking, and tight: blocks carry no header. Pick something else
+//! for states whose memory is mostly large blocks (big strings, big tables): those go to the
+//! fallback (`Slab<F>` can use any backend for them), and the page pool's retention
+//! ([`POOL_RETAIN`], process-wide) is memory held on behalf of future states.
+#![warn(missing_docs)]
+
+use lmem_backend::{ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag};
+use lmem_system::System;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ptr::{self, NonNull};
+
+/// Bytes in a page. Pages are aligned to their size, so a block's page is its address masked.
+pub const PAGE_SIZE: usize = 16 * 1024;
+
+/// Block sizes of the classes, ascending; all multiples of [`ALIGN`].
+pub const CLASS_SIZES: [usize; 24] = [
+    16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, //
+    320, 384, 448, 512, //
+    640, 768, 896, 1024,
+];
+
+/// Number of size classes.
+pub const CLASS_COUNT: usize = CLASS_SIZES.len();
+
+/// The largest size served from pages; larger blocks go to the fallback backend.
+pub const MAX_SMALL: usize = CLASS_SIZES[CLASS_COUNT - 1];
+
+/// Class index of a size `s <= MAX_SMALL`, at `(s + 15) >> 4`.
+pub const CLASS_OF: [u8; MAX_SMALL / ALIGN + 1] = class_table();
+
+/// Bytes of empty pages the process-wide pool keeps for reuse; pages returned beyond it are
+/// unmapped.
+pub const POOL_RETAIN: usize = 4 << 20;
+
+/// Builds [`CLASS_OF`]: the smallest class holding `16 * i` bytes, for every `i`. Computed at
+/// compile time so the table can never disagree with [`CLASS_SIZES`].
+const fn class_table() -> [u8; MAX_SMALL / ALIGN + 1] {
+    let mut t = [0u8; MAX_SMALL / ALIGN + 1];
+    let mut i = 0;
+    let mut c = 0;
+    while i < t.len() {
+        while CLASS_SIZES[c] < i * ALIGN {
+            c += 1;
+        }
+        t[i] = c as u8;
+        i += 1;
+    }
+    t
+}
+
+/// The class of a small size (`size <= MAX_SMALL`).
+#[inline(always)]
+fn class_of(size: usize) -> usize {
+    debug_assert!(size <= MAX_SMALL);
+    // The table lookup is the whole point of the class scheme; the assertion above and the
+    // table's length (MAX_SMALL / 16 + 1) keep the index in range.
+    CLASS_OF[(size + ALIGN - 1) >> 4] as usize
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+/// Where a page stands with respect to its class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum State {
+    /// The class's current page: allocations come from it.
+    Current,
+    /// Has free blocks and sits in the class's partial list.
+    Partial,
+    /// Every block was handed out; in no list until a block is freed.
+    Full,
+}
+
+/// A page's metadata. It does not live in the page: the 64 headers of a segment sit together
+/// in the segment's first 4 KiB, so the headers of a large heap are dense in the cache. (Headers
+/// at the start of 16 KiB-aligned pages would all fall into the same few cache sets and evict
+/// each other on every free.) One header is one cache line, so two threads owning two pages of
+/// one segment never share a line.
+#[repr(C, align(64))]
+struct PageHeader {
+    /// Page-local free list; each free block's first word points to the next.
+    free: *mut u8,
+    /// First block never handed out.
+    bump: *mut u8,
+    /// End of the last whole block: `bump < end` means the bump tail has a block.
+    end: *mut u8,
+    /// Live blocks in the page.
+    used: u32,
+    /// Block size of the page's class.
+    block: u32,
+    /// The page's key in [`Slab::pages`].
+    key: u32,
+    /// Class index.
+    class: u8,
+    /// Where the page stands.
+    state: State,
+    /// Partial-list links (valid only in state [`State::Partial`]).
+    prev: *mut PageHeader,
+    next: *mut PageHeader,
+}
+
+/// Bytes in a segment: the unit mapped from the OS, aligned to its size, holding
+/// [`PAGES_PER_SEGMENT`] pages and, at its start, their headers.
+pub const SEGMENT_SIZE: usize = 1 << 20;
+
+/// Pages in a segment.
+pub const PAGES_PER_SEGMENT: usize = SEGMENT_SIZE / PAGE_SIZE;
+
+/// Bytes at the start of a segment taken by its page headers; the segment's first page starts
+/// its blocks after them.
+const META: usize = PAGES_PER_SEGMENT * size_of::<PageHeader>();
+
+/// The OS page size we assume for `madvise` ranges (x86-64 and most targets).
+const OS_PAGE: usize = 4096;
+
+const _: () =
+    assert!(size_of::<PageHeader>() == 64 && META.is_multiple_of(ALIGN) && META <= OS_PAGE);
+
+/// The header of the page holding address `addr`: the segment base plus 64 bytes per page
+/// index. Pure arithmetic, no load.
+#[inline(always)]
+fn header_of(addr: usize) -> *mut PageHeader {
+    let seg = addr & !(SEGMENT_SIZE - 1);
+    let index = (addr & (SEGMENT_SIZE - 1)) / PAGE_SIZE;
+    (seg + index * size_of::<PageHeader>()) as *mut PageHeader
+}
+
+/// The header of the page holding small block `p`.
+#[inline(always)]
+fn page_of(p: NonNull<u8>) -> *mut PageHeader {
+    header_of(p.as_ptr() as usize)
+}
+
+/// A cheap hasher for addresses (page bases, large blocks): their low bits are zero, so a
+/// multiplicative hash spreads them; SipHash would only add cost on the page slow path and `owns`.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_usize` is used for addresses; fold anything else in byte by byte.
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
+    }
+}
+
+type AddrMap<V> = HashMap<usize, V, BuildHasherDefault<AddrHasher>>;
+
+// ---------------------------------------------------------------------------------------------
+// The process-wide page pool and the OS
+
+/// Empty pages shared between all backend values of the process (page base addresses).
+struct Pool {
+    /// Recently emptied pages, still resident: reused first. At most [`POOL_PAGES`].
+    hot: Vec<usize>,
+    /// Pages whose memory went back to the OS (`MADV_DONTNEED`) or was never touched (fresh
+    /// segments). They cost address space only, and are reused after `hot`.
+    cold: Vec<usize>,
+    /// Pages mapped so far; `cold` always has room for all of them, so a page can always be
+    /// parked there without allocating.
+    mapped: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    hot: Vec::new(),
+    cold: Vec::new(),
+    mapped: 0,
+});
+
+/// Pages the pool keeps resident at most.
+const POOL_PAGES: usize = POOL_RETAIN / PAGE_SIZE;
+
+/// Maps one segment: [`SEGMENT_SIZE`] bytes aligned to their size, or `None`. Over-maps and
+/// trims, since `mmap` only promises 4 KiB alignment.
+fn os_map_segment() -> Option<usize> {
+    let span = 2 * SEGMENT_SIZE;
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
+    // existing memory; the arguments are valid for `mmap`.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            span,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    let start = p as usize;
+    let base = start.next_multiple_of(SEGMENT_SIZE);
+    for (at, len) in [
+        (start, base - start),
+        (base + SEGMENT_SIZE, start + span - base - SEGMENT_SIZE),
+    ] {
+        if len > 0 {
+            // SAFETY: `[at, at + len)` is an edge of the mapping just made, used by nothing.
+            let rc = unsafe { libc::munmap(at as *mut libc::c_void, len) };
+            debug_assert_eq!(rc, 0, "munmap failed");
+        }
+    }
+    Some(base)
+}
+
+/// Gives the memory of an empty page back to the OS, keeping its addresses mapped: the page
+/// reads as zeros and costs nothing resident until it is touched again. Keeping the mapping
+/// means no segment is ever split into many small mappings.
+fn os_decommit(base: usize) {
+    // The first page of a segment also holds the headers of all its pages (other backends may
+    // be using them): only the OS pages after the header area are discarded.
+    let from = base
+        + if base.is_multiple_of(SEGMENT_SIZE) {
+            META.next_multiple_of(OS_PAGE)
+        } else {
+            0
+        };
+    // SAFETY: `[from, base + PAGE_SIZE)` lies in a page of one of our segments that no backend
+    // holds (it is on its way to the pool) and holds no page header; discarding its contents
+    // touches nothing anyone uses. The range is OS-page aligned, as `madvise` requires.
+    let rc = unsafe {
+        libc::madvise(
+            from as *mut libc::c_void,
+            base + PAGE_SIZE - from,
+            libc::MADV_DONTNEED,
+        )
+    };
+    debug_assert_eq!(rc, 0, "madvise failed");
+}
+
+/// Takes an empty page: a resident one from the pool if any, else a decommitted or fresh one,
+/// else a new segment (whose other pages are parked as fresh). The lock covers only the lists
+/// and the rare `mmap`.
+fn pool_take() -> Option<usize> {
+    let mut pool = POOL.lock();
+    if let Some(p) = pool.hot.pop().or_else(|| pool.cold.pop()) {
+        return Some(p);
+    }
+    let need = pool.mapped + PAGES_PER_SEGMENT - pool.cold.len();
+    pool.cold.try_reserve(need).ok()?;
+    let seg = os_map_segment()?;
+    pool.mapped += PAGES_PER_SEGMENT;
+    // Highest first, so that pages are handed out in address order.
+    pool.cold
+        .extend((1..PAGES_PER_SEGMENT).rev().map(|i| seg + i * PAGE_SIZE));
+    Some(seg)
+}
+
+/// Returns empty pages to the pool: up to its bound they stay resident, beyond it their memory
+/// goes back to the OS (outside the lock) and they are parked as cold.
+fn pool_give(pages: impl IntoIterator<Item = usize>) {
+    let mut rest = pages.into_iter();
+    {
+        let mut pool = POOL.lock();
+        while pool.hot.len() < POOL_PAGES && pool.hot.try_reserve(1).is_ok() {
+            match rest.next() {
+                Some(p) => pool.hot.push(p),
+                None => return,
+            }
+        }
+    }
+    for p in rest {
+        os_decommit(p);
+        let mut pool = POOL.lock();
+        debug_assert!(pool.cold.len() < pool.cold.capacity());
+        pool.cold.push(p);
+    }
+}
+
+/// Empty pages the process-wide pool keeps resident now (at most `POOL_RETAIN / PAGE_SIZE`).
+/// For tests and reports.
+pub fn pool_pages() -> usize {
+    POOL.lock().hot.len()
+}
+
+/// Gives the memory of every page the pool keeps resident back to the OS: for a host that wants
+/// its memory back now (after closing many states), and for tests.
+pub fn pool_trim() {
+    let hot = std::mem::take(&mut POOL.lock().hot);
+    for &p in &hot {
+        os_decommit(p);
+    }
+    let mut pool = POOL.lock();
+    pool.cold.extend(hot);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backend
+
+/// A size-class slab allocator: one Lua state's heap. Blocks up to [`MAX_SMALL`] bytes come from
+/// 16 KiB pages (one class per page, page-local free lists), larger ones from `F`.
+///
+/// The value is single-threaded (`&mut self`) but `Send`; pages come from and go back to a
+/// process-wide pool.
+pub struct Slab<F: Backend = System> {
+    /// Per class: the page allocations come from, or null.
+    current: [*mut PageHeader; CLASS_COUNT],
+    /// Per class: head of the doubly linked list of partially free pages, or null. Pages join
+    /// at the tail and are taken from the head (FIFO), so the page taken has waited longest and
+    /// gathered the most frees: a LIFO list would hand back the page that just got its first
+    /// free, good for one block before the next page change.
+    partial: [*mut PageHeader; CLASS_COUNT],
+    /// Per class: tail of the partial list, or null.
+    partial_tail: [*mut PageHeader; CLASS_COUNT],
+    /// Requested bytes of live blocks, small and large.
+    live: usize,
+    /// Every page this value holds (base address), keyed by the index stored in its header.
+    pages: slab::Slab<usize>,
+    /// Page base -> key in `pages`: makes `owns` exact without touching foreign memory.
+    by_addr: AddrMap<u32>,
+    /// Large blocks handed to the fallback: address -> size.
+    large: AddrMap<usize>,
+    /// Bytes in `large`.
+    large_bytes: usize,
+    /// Where blocks above [`MAX_SMALL`] go.
+    fallback: F,
+}
+
+// SAFETY: the raw pointers point into pages this value holds exclusively (taken from the pool,
+// given back on drop); no other value or thread reaches them, and the only shared state (the pool)
+// is behind a mutex. Moving the value to another thread moves that exclusive ownership with it;
+// `F: Send` covers the fallback.
+unsafe impl<F: Backend + Send> Send for Slab<F> {}
+
+impl Slab<System> {
+    /// A slab backend whose large blocks go to libc malloc.
+    pub fn new() -> Self {
+        Self::with_fallback(System::new())
+    }
+}
+
+impl Default for Slab<System> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Backend> Slab<F> {
+    /// A slab backend whose large blocks (over [`MAX_SMALL`]) go to `fallback`. No page is taken
+    /// until the first allocation.
+    pub fn with_fallback(fallback: F) -> Self {
+        Slab {
+            current: [ptr::null_mut(); CLASS_COUNT],
+            partial: [ptr::null_mut(); CLASS_COUNT],
+            partial_tail: [ptr::null_mut(); CLASS_COUNT],
+            live: 0,
+            pages: slab::Slab::new(),
+            by_addr: AddrMap::default(),
+            large: AddrMap::default(),
+            large_bytes: 0,
+            fallback,
+        }
+    }
+
+    /// The fallback backend.
+    pub fn fallback(&self) -> &F {
+        &self.fallback
+    }
+
+    /// Pages this value holds (current, partial and full).
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Hands out a block from `page` if it has one: the free list first (recently freed memory
+    /// is warm), then the bump tail. This is the whole allocation fast path.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a page of this value.
+    #[inline(always)]
+    unsafe fn take(page: *mut PageHeader) -> Option<NonNull<u8>> {
+        // SAFETY: `page` is a live page header of ours (caller), exclusively ours via `&mut self`.
+        let h = unsafe { &mut *page };
+        let b = h.free;
+        if !b.is_null() {
+            // SAFETY: `b` is a free block of this page; its first word holds the next free block.
+            h.free = unsafe { b.cast::<*mut u8>().read() };
+            h.used += 1;
+            // SAFETY: non-null, checked above.
+            return Some(unsafe { NonNull::new_unchecked(b) });
+        }
+        let b = h.bump;
+        if b < h.end {
+            // SAFETY: `b + block <= end`, inside the page.
+            h.bump = unsafe { b.add(h.block as usize) };
+            h.used += 1;
+            // SAFETY: a block inside the page, non-null.
+            return Some(unsafe { NonNull::new_unchecked(b) });
+        }
+        None
+    }
+
+    /// A small block of class `class` when the current page has none: the current page (full)
+    /// is set aside, the partial page that has waited longest takes its place, and only when
+    /// there is none a new page comes from the pool.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, class: usize) -> Option<NonNull<u8>> {
+        let cur = self.current[class];
+        if !cur.is_null() {
+            // SAFETY: `cur` is a page of ours; `take` found it without free blocks.
+            unsafe { (*cur).state = State::Full };
+            self.current[class] = ptr::null_mut();
+        }
+        let page = match self.partial[class] {
+            p if !p.is_null() => {
+                // SAFETY: `p` is a page of ours in the partial list of `class`.
+                unsafe { self.unlink(p) };
+                p
+            }
+            _ => self.new_page(class)?,
+        };
+        // SAFETY: `page` is a page of ours.
+        unsafe { (*page).state = State::Current };
+        self.current[class] = page;
+        // SAFETY: a partial page has a free block, a new page a bump tail: this succeeds.
+        let b = unsafe { Self::take(page) };
+        debug_assert!(b.is_some());
+        b
+    }
+
+    /// Takes a page from the pool for `class` and registers it. Fails (`None`) when the OS gives
+    /// no memory or the registry cannot grow.
+    fn new_page(&mut self, class: usize) -> Option<*mut PageHeader> {
+        self.by_addr.try_reserve(1).ok()?;
+        let base = pool_take()?;
+        let block = CLASS_SIZES[class];
+        let key = self.pages.vacant_key();
+        let page = header_of(base);
+        let first = base
+            + if base.is_multiple_of(SEGMENT_SIZE) {
+                META
+            } else {
+                0
+            };
+        let end = first + (base + PAGE_SIZE - first) / block * block;
+        // SAFETY: `base` is an empty page from the pool, owned by us from now on, and so is its
+        // header slot in the segment's header area.
+        unsafe {
+            page.write(PageHeader {
+                free: ptr::null_mut(),
+                bump: first as *mut u8,
+                end: end as *mut u8,
+                used: 0,
+                block: block as u32,
+                key: key as u32,
+                class: class as u8,
+                state: State::Current,
+                prev: ptr::null_mut(),
+                next: ptr::null_mut(),
+            })
+        };
+        let inserted = self.pages.insert(base);
+        debug_assert_eq!(inserted, key);
+        self.by_addr.insert(base, key as u32);
+        Some(page)
+    }
+
+    /// Puts `page` at the tail of its class's partial list.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a page of ours in no list.
+    unsafe fn push_partial(&mut self, page: *mut PageHeader) {
+        // SAFETY: `page` and the list tail are pages of ours (caller; list invariant).
+        unsafe {
+            let class = (*page).class as usize;
+            let tail = self.partial_tail[class];
+            (*page).state = State::Partial;
+            (*page).prev = tail;
+            (*page).next = ptr::null_mut();
+            if tail.is_null() {
+                self.partial[class] = page;
+            } else {
+                (*tail).next = page;
+            }
+            self.partial_tail[class] = page;
+        }
+    }
+
+    /// Takes `page` out of its class's partial list.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a page of ours in its class's partial list.
+    unsafe fn unlink(&mut self, page: *mut PageHeader) {
+        // SAFETY: `page` and its neighbours are pages of ours in one list (caller; invariant).
+        unsafe {
+            debug_assert_eq!((*page).state, State::Partial);
+            let class = (*page).class as usize;
+            let (prev, next) = ((*page).prev, (*page).next);
+            if prev.is_null() {
+                self.partial[class] = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.partial_tail[class] = prev;
+            } else {
+                (*next).prev = prev;
+            }
+        }
+    }
+
+    /// The rare cases of a small free: the page was full (it joins the partial list) or is now
+    /// empty and not current (it goes back to the pool).
+    ///
+    /// # Safety
+    ///
+    /// `page` is a page of ours, not current, that just had a block freed.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(&mut self, page: *mut PageHeader) {
+        // SAFETY: `page` is a page of ours (caller).
+        let (state, used, key) = unsafe { ((*page).state, (*page).used, (*page).key) };
+        if used == 0 {
+            if state == State::Partial {
+                // SAFETY: a partial page is in its class's list.
+                unsafe { self.unlink(page) };
+            }
+            let base = self.pages.remove(key as usize);
+            self.by_addr.remove(&base);
+            pool_give([base]);
+        } else {
+            debug_assert_eq!(state, State::Full);
+            // SAFETY: a full page is in no list.
+            unsafe { self.push_partial(page) };
+        }
+    }
+
+    /// Frees a small block: push it on its own page's free list. The page's state decides
+    /// whether anything else has to happen (rarely).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live small block of ours.
+    #[inline(always)]
+    unsafe fn free_small(&mut self, ptr: NonNull<u8>) {
+        let page = page_of(ptr);
+        debug_assert!(
+            self.by_addr
+                .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1))),
+            "free of a foreign block"
+        );
+        // SAFETY: `ptr` is a live block of ours (caller), so `page` is a live page header of
+        // ours; the block's first word is ours to use for the free-list link now.
+        unsafe {
+            let h = &mut *page;
+            ptr.cast::<*mut u8>().write(h.free);
+            h.free = ptr.as_ptr();
+            h.used -= 1;
+            if h.state != State::Current && (h.used == 0 || h.state == State::Full) {
+                self.free_slow(page);
+            }
+        }
+    }
+
+    /// A large block from the fallback, recorded so that `owns` and `reset` know it.
+    #[cold]
+    fn alloc_large(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        if size > MAX_SIZE {
+            return None;
+        }
+        self.large.try_reserve(1).ok()?;
+        let p = self.fallback.allocate(size, tag)?;
+        debug_assert_eq!(p.as_ptr() as usize % ALIGN, 0);
+        self.large.insert(p.as_ptr() as usize, size);
+        self.large_bytes += size;
+        self.live += size;
+        Some(p)
+    }
+
+    /// Frees a large block through the fallback and forgets it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live large block of ours of size `size`.
+    #[cold]
+    unsafe fn free_large(&mut self, ptr: NonNull<u8>, size: usize) {
+        let known = self.large.remove(&(ptr.as_ptr() as usize));
+        debug_assert_eq!(known, Some(size), "large free with a wrong size or pointer");
+        self.large_bytes -= size;
+        self.live -= size;
+        // SAFETY: `ptr` is a live block of the fallback of size `size` (caller).
+        unsafe { self.fallback.deallocate(ptr, size) };
+    }
+
+    /// Resize of a block that cannot stay where it is: a new block (small or large), the prefix
+    /// copied, the old block freed. On failure the old block is untouched.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of ours of size `old`.
+    unsafe fn move_block(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: usize,
+        new: usize,
+    ) -> Option<NonNull<u8>> {
+        let q = self.allocate(new, Tag::Other)?;
+        // SAFETY: `ptr` has `old` readable bytes, `q` is a fresh block of `new` bytes that
+        // overlaps no live block.
+        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), q.as_ptr(), old.min(new)) };
+        // SAFETY: `ptr` is a live block of ours of size `old`, not used again.
+        unsafe { self.deallocate(ptr, old) };
+        Some(q)
+    }
+
+    /// Gives every page back to the pool and every large block to the fallback; the value is
+    /// empty afterwards. Shared by `reset` and `drop`.
+    fn release_all(&mut self) {
+        pool_give(self.pages.drain());
+        self.by_addr.clear();
+        self.current = [ptr::null_mut(); CLASS_COUNT];
+        self.partial = [ptr::null_mut(); CLASS_COUNT];
+        self.partial_tail = [ptr::null_mut(); CLASS_COUNT];
+        for (p, size) in self.large.drain() {
+            // SAFETY: every entry of `large` is a live block of the fallback of that size, and
+            // the caller of `reset` (or `drop`) gives up all blocks.
+            unsafe {
+                self.fallback
+                    .deallocate(NonNull::new_unchecked(p as *mut u8), size)
+            };
+        }
+        self.large_bytes = 0;
+        self.live = 0;
+    }
+}
+
+// SAFETY:
+// - small blocks are disjoint slots of pages this value holds exclusively (a page is in the pool
+//   or in exactly one value), aligned to 16 (pages are PAGE_SIZE-aligned, the header is a multiple
+//   of 16, class sizes are multiples of 16) and at least `size` bytes (the class rounds up);
+//   large blocks come from `F`, which upholds the same contract;
+// - sizes above MAX_SIZE are refused;
+// - resize keeps the prefix (same block, or copy of `min(old, new)` bytes) and leaves the old
+//   block live on `None`;
+// - deallocate never fails; nothing panics or aborts on out-of-memory (mmap and the fallback
+//   answer `None`; hash tables grow through `try_reserve`);
+// - `owns` answers Owned only for addresses in our pages or our recorded large blocks;
+// - blocks live in pages or the fallback, never in `self`, so moving the value moves nothing.
+unsafe impl<F: Backend> Backend for Slab<F> {
+    fn name(&self) -> &str {
+        "slab"
+    }
+
+    #[inline]
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        if size <= MAX_SMALL {
+            let class = class_of(size);
+            let page = self.current[class];
+            if !page.is_null() {
+                // SAFETY: a current page is a page of ours.
+                if let Some(b) = unsafe { Self::take(page) } {
+                    self.live += size;
+                    return Some(b);
+                }
+            }
+            let b = self.alloc_slow(class)?;
+            self.live += size;
+            return Some(b);
+        }
+        self.alloc_large(size, tag)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
+        if size <= MAX_SMALL {
+            self.live -= size;
+            // SAFETY: a block whose size is small is one of our small blocks (caller: `size`
+            // is the block's size, and small sizes only ever name page blocks).
+            unsafe { self.free_small(ptr) }
+        } else {
+            // SAFETY: a block of a large size is a large block of ours (caller).
+            unsafe { self.free_large(ptr, size) }
+        }
+    }
+
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        if old_size <= MAX_SMALL {
+            // SAFETY: `ptr` is a live small block of ours (caller), so its page is ours.
+            let (cap, class) = unsafe {
+                let h = &*page_of(ptr);
+                (h.block as usize, h.class as usize)
+            };
+            if new_size <= cap {
+                if class_of(new_size) == class {
+                    // Same class: the block already fits.
+                    self.live = self.live - old_size + new_size;
+                    return Some(ptr);
+                }
+                // A shrink to a smaller class: move to free the memory, or stay if no block
+                // can be had (never fail a shrink).
+                // SAFETY: `ptr` is a live block of ours of size `old_size` (caller).
+                return unsafe { self.move_block(ptr, old_size, new_size) }.or_else(|| {
+                    self.live = self.live - old_size + new_size;
+                    Some(ptr)
+                });
+            }
+        } else if new_size > MAX_SMALL {
+            // Large to large: the fallback may do it in place.
+            if new_size > MAX_SIZE {
+                return None;
+            }
+            self.large.try_reserve(1).ok()?;
+            // SAFETY: `ptr` is a live large block of ours, i.e. of the fallback, of size
+            // `old_size` (caller).
+            let q = unsafe { self.fallback.resize(ptr, old_size, new_size) }?;
+            self.large.remove(&(ptr.as_ptr() as usize));
+            self.large.insert(q.as_ptr() as usize, new_size);
+            self.large_bytes = self.large_bytes - old_size + new_size;
+            self.live = self.live - old_size + new_size;
+            return Some(q);
+        }
+        // Small to bigger class or to large, large to small: a new block.
+        // SAFETY: `ptr` is a live block of ours of size `old_size` (caller).
+        unsafe { self.move_block(ptr, old_size, new_size) }
+    }
+
+    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+        let addr = ptr.as_ptr() as usize;
+        if self.by_addr.contains_key(&(addr & !(PAGE_SIZE - 1))) || self.large.contains_key(&addr) {
+            Ownership::Owned
+        } else {
+            Ownership::Foreign
+        }
+    }
+
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+        if size <= MAX_SMALL {
+            // SAFETY: `ptr` is a live small block of ours (caller), so its page is ours.
+            unsafe { (*page_of(ptr)).block as usize }
+        } else {
+            // SAFETY: `ptr` is a live large block of ours, i.e. of the fallback (caller).
+            unsafe { self.fallback.usable_size(ptr, size) }
+        }
+    }
+
+    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
+        self.release_all();
+        Ok(())
+    }
+
+    fn stats(&self) -> BackendStats {
+        let (mut allocated, mut blocks) = (self.large_bytes, self.large.len());
+        for (_, &base) in &self.pages {
+            // SAFETY: every registered page is ours, and so is its header.
+            let h = unsafe { &*header_of(base) };
+            allocated += h.used as usize * h.block as usize;
+            blocks += h.used as usize;
+        }
+        let reserved = self.pages.len() * PAGE_SIZE + self.large_bytes;
+        BackendStats {
+            allocated: Some(allocated),
+            reserved: Some(reserved),
+            wasted: Some(reserved - self.live),
+            blocks: Some(blocks),
+        }
+    }
+}
+
+impl<F: Backend> Drop for Slab<F> {
+    /// All pages go back to the pool and large blocks to the fallback: a closed state leaves
+    /// nothing behind but the pool's bounded retention.
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}
+
+impl<F: Backend> std::fmt::Debug for Slab<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slab")
+            .field("pages", &self.pages.len())
+            .field("large", &self.large.len())
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_table_rounds_up_to_the_smallest_class() {
+        for size in 1..=MAX_SMALL {
+            let c = class_of(size);
+            assert!(CLASS_SIZES[c] >= size, "{size} -> {}", CLASS_SIZES[c]);
+            assert!(
+                c == 0 || CLASS_SIZES[c - 1] < size,
+                "{size} not in the smallest class"
+            );
+        }
+        assert!(CLASS_SIZES.iter().all(|s| s % ALIGN == 0));
+        assert!(CLASS_SIZES.windows(2).all(|w| w[0] < w[1]));
+    }
+}
