@@ -7,7 +7,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use lmem::backends::System;
-use lmem::{Backend, Heap, Tag};
+use lmem::{Backend, Basic, Heap, Tag};
 use std::hint::black_box;
 
 /// What both sides do: allocate/free and resize through one interface.
@@ -17,7 +17,7 @@ trait Calls {
     fn free(&mut self, p: *mut u8, n: usize);
 }
 
-impl<B: Backend> Calls for Heap<B> {
+impl<B: Backend, A: lmem::Accounting> Calls for Heap<B, A> {
     #[inline]
     fn alloc(&mut self, n: usize) -> *mut u8 {
         self.try_malloc(n, Tag::Table).unwrap()
@@ -78,7 +78,11 @@ fn bench(cr: &mut Criterion) {
         let mut c = Raw(System::new());
         b.iter(|| pair(&mut c))
     });
-    g.bench_function(BenchmarkId::new("pair", "heap-system"), |b| {
+    g.bench_function(BenchmarkId::new("pair", "heap-basic-system"), |b| {
+        let mut c: Heap<System, Basic> = Heap::with_accounting(System::new());
+        b.iter(|| pair(&mut c))
+    });
+    g.bench_function(BenchmarkId::new("pair", "heap-detailed-system"), |b| {
         let mut c = Heap::new(System::new());
         b.iter(|| pair(&mut c))
     });
@@ -88,10 +92,17 @@ fn bench(cr: &mut Criterion) {
         let mut c = Raw(System::new());
         b.iter(|| chain(&mut c))
     });
-    g.bench_function(BenchmarkId::new("resize-chain", "heap-system"), |b| {
-        let mut c = Heap::new(System::new());
+    g.bench_function(BenchmarkId::new("resize-chain", "heap-basic-system"), |b| {
+        let mut c: Heap<System, Basic> = Heap::with_accounting(System::new());
         b.iter(|| chain(&mut c))
     });
+    g.bench_function(
+        BenchmarkId::new("resize-chain", "heap-detailed-system"),
+        |b| {
+            let mut c = Heap::new(System::new());
+            b.iter(|| chain(&mut c))
+        },
+    );
     g.finish();
 }
 

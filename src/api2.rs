@@ -3,6 +3,7 @@
 //! the VM's own blocks.
 
 use crate::heap::Heap;
+use crate::stats::{Accounting, Detailed};
 use allocator_api2::alloc::{AllocError, Allocator, Layout};
 use lmem_backend::{ALIGN, Backend, Tag};
 use std::cell::RefCell;
@@ -13,13 +14,13 @@ use std::ptr::NonNull;
 /// Layouts aligned above [`ALIGN`] are refused (`AllocError`); zero-sized requests get a dangling
 /// pointer and touch nothing.
 #[derive(Debug)]
-pub struct SharedHeap<B: Backend> {
-    heap: RefCell<Heap<B>>,
+pub struct SharedHeap<B: Backend, A: Accounting = Detailed> {
+    heap: RefCell<Heap<B, A>>,
 }
 
-impl<B: Backend> SharedHeap<B> {
+impl<B: Backend, A: Accounting> SharedHeap<B, A> {
     /// Shares `heap`.
-    pub fn new(heap: Heap<B>) -> Self {
+    pub fn new(heap: Heap<B, A>) -> Self {
         SharedHeap {
             heap: RefCell::new(heap),
         }
@@ -30,12 +31,12 @@ impl<B: Backend> SharedHeap<B> {
     /// # Panics
     ///
     /// If called from inside an allocation of this heap (an emergency hook, say).
-    pub fn with<R>(&self, f: impl FnOnce(&mut Heap<B>) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(&mut Heap<B, A>) -> R) -> R {
         f(&mut self.heap.borrow_mut())
     }
 
     /// Gives the heap back.
-    pub fn into_inner(self) -> Heap<B> {
+    pub fn into_inner(self) -> Heap<B, A> {
         self.heap.into_inner()
     }
 }
@@ -51,7 +52,7 @@ fn dangling(layout: Layout) -> NonNull<[u8]> {
 // stay valid while the `SharedHeap` lives (the borrow `&'a SharedHeap` outlives the allocator
 // and its clones, which all refer to the same heap); deallocate/grow/shrink pass the block's
 // size back exactly as the layout says.
-unsafe impl<B: Backend> Allocator for &SharedHeap<B> {
+unsafe impl<B: Backend, A: Accounting> Allocator for &SharedHeap<B, A> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         if layout.align() > ALIGN {
             return Err(AllocError);
@@ -97,7 +98,7 @@ unsafe impl<B: Backend> Allocator for &SharedHeap<B> {
     }
 }
 
-impl<B: Backend> SharedHeap<B> {
+impl<B: Backend, A: Accounting> SharedHeap<B, A> {
     /// Grow or shrink through the heap's one entry point.
     ///
     /// # Safety

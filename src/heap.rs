@@ -2,7 +2,7 @@
 //! collector, a memory limit, emergency collection and one retry.
 
 use crate::error::MemError;
-use crate::stats::Stats;
+use crate::stats::{Accounting, Detailed, Stats};
 use lmem_backend::{Backend, MAX_SIZE, Tag};
 use std::fmt;
 use std::ptr::{self, NonNull};
@@ -30,11 +30,11 @@ pub enum Collect {
 
 /// Called once when a request fails, with the heap and the size asked for, before the one retry.
 /// It may free blocks through the heap (the hook is not re-entered meanwhile).
-pub type EmergencyHook<B> = Box<dyn FnMut(&mut Heap<B>, usize) -> Collect>;
+pub type EmergencyHook<B, A = Detailed> = Box<dyn FnMut(&mut Heap<B, A>, usize) -> Collect>;
 
 /// Called after a successful request when the GC debt says a step is due. It is expected to pay
 /// the debt ([`Heap::set_gc_threshold`] or [`Heap::set_gc_debt`]).
-pub type GcStepHook<B> = Box<dyn FnMut(&mut Heap<B>)>;
+pub type GcStepHook<B, A = Detailed> = Box<dyn FnMut(&mut Heap<B, A>)>;
 
 /// Raises a memory error from the infallible variants; never returns. The default panics with
 /// Lua's message; a host embedding a VM installs one that throws into the VM.
@@ -47,22 +47,33 @@ fn panic_with(e: &MemError) -> ! {
 /// Lua's smallest vector: `MINSIZEARRAY` in `lmem.c`.
 pub const MIN_VECTOR: usize = 4;
 
-/// A heap: the accounting and policy of Lua's memory manager over a [`Backend`].
+/// A heap: the accounting and policy of Lua's memory manager over a [`Backend`], counting what
+/// `A` asks for ([`Detailed`] by default; [`Basic`](crate::Basic) keeps only what `lmem.c` keeps).
 ///
 /// Every request goes through one entry point ([`Heap::try_realloc`]), as in `lmem.c`; the
 /// counters change only after a request succeeds, so a failed request leaves the heap exactly
 /// as it was. The heap does not know its blocks: like Lua, the caller passes each block's size
 /// back (`osize`).
-pub struct Heap<B: Backend> {
+pub struct Heap<B: Backend, A: Accounting = Detailed> {
     backend: B,
-    stats: Stats,
+    /// Bytes in live blocks (`gettotalbytes`): the limit and the GC debt are derived from it.
+    live: usize,
+    failures: u64,
+    emergencies: u64,
+    acct: A,
     /// Live-byte ceiling; `usize::MAX` when unlimited.
     limit: usize,
-    /// Lua 5.4's `GCdebt`: bytes allocated minus bytes the collector has paid for.
-    debt: isize,
+    /// What the collector has paid for: Lua 5.4's `GCdebt` is `live - gc_paid`. Kept this way
+    /// so that a request updates one counter (`live`), not two.
+    gc_paid: isize,
+    /// A GC step is due when `live > gc_trigger` (`isize::MAX` without a step hook), so the
+    /// hot path tests one comparison whatever the convention.
+    gc_trigger: isize,
+    /// `min(limit, gc_trigger)`: at or below it a request needs no limit or GC-step check.
+    watermark: usize,
     convention: DebtConvention,
-    emergency: Option<EmergencyHook<B>>,
-    gc_step: Option<GcStepHook<B>>,
+    emergency: Option<EmergencyHook<B, A>>,
+    gc_step: Option<GcStepHook<B, A>>,
     raise: ErrorHandler,
 }
 
@@ -72,11 +83,11 @@ impl<B: Backend + Default> Default for Heap<B> {
     }
 }
 
-impl<B: Backend> fmt::Debug for Heap<B> {
+impl<B: Backend, A: Accounting> fmt::Debug for Heap<B, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heap")
             .field("backend", &self.backend.name())
-            .field("live", &self.stats.live)
+            .field("live", &self.live)
             .field("limit", &self.limit())
             .field("gc_debt", &self.gc_debt())
             .finish_non_exhaustive()
@@ -84,13 +95,25 @@ impl<B: Backend> fmt::Debug for Heap<B> {
 }
 
 impl<B: Backend> Heap<B> {
-    /// A heap over `backend`, unlimited, with no hooks.
+    /// A heap over `backend` with [`Detailed`] accounting, unlimited, with no hooks.
     pub fn new(backend: B) -> Self {
+        Heap::with_accounting(backend)
+    }
+}
+
+impl<B: Backend, A: Accounting> Heap<B, A> {
+    /// A heap over `backend` counting what `A` asks for, unlimited, with no hooks.
+    pub fn with_accounting(backend: B) -> Self {
         Heap {
             backend,
-            stats: Stats::default(),
+            live: 0,
+            failures: 0,
+            emergencies: 0,
+            acct: A::default(),
             limit: usize::MAX,
-            debt: 0,
+            gc_paid: 0,
+            gc_trigger: isize::MAX,
+            watermark: usize::MAX,
             convention: DebtConvention::Lua54,
             emergency: None,
             gc_step: None,
@@ -113,14 +136,21 @@ impl<B: Backend> Heap<B> {
         self.backend
     }
 
-    /// The counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    /// The counters, as the accounting `A` keeps them.
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats {
+            live: self.live,
+            failures: self.failures,
+            ..Stats::default()
+        };
+        s.emergencies = self.emergencies;
+        self.acct.report(&mut s);
+        s
     }
 
     /// Bytes in live blocks (Lua's `gettotalbytes`).
     pub fn total_bytes(&self) -> usize {
-        self.stats.live
+        self.live
     }
 
     /// The live-byte limit, if any.
@@ -133,16 +163,18 @@ impl<B: Backend> Heap<B> {
     /// live are not touched, and shrinks and frees always succeed.
     pub fn set_limit(&mut self, limit: Option<usize>) {
         self.limit = limit.unwrap_or(usize::MAX);
+        self.update_watermark();
     }
 
     /// Installs the emergency-collection hook (Lua's `luaC_fullgc(L, 1)` in `tryagain`).
-    pub fn set_emergency_hook(&mut self, hook: Option<EmergencyHook<B>>) {
+    pub fn set_emergency_hook(&mut self, hook: Option<EmergencyHook<B, A>>) {
         self.emergency = hook;
     }
 
     /// Installs the GC-step hook, called when the debt says a step is due.
-    pub fn set_gc_step_hook(&mut self, hook: Option<GcStepHook<B>>) {
+    pub fn set_gc_step_hook(&mut self, hook: Option<GcStepHook<B, A>>) {
         self.gc_step = hook;
+        self.update_gc_trigger();
     }
 
     /// Installs the handler that the infallible variants raise errors through.
@@ -153,36 +185,56 @@ impl<B: Backend> Heap<B> {
     /// Chooses the sign convention of [`Heap::gc_debt`] and [`Heap::set_gc_debt`].
     pub fn set_debt_convention(&mut self, convention: DebtConvention) {
         self.convention = convention;
+        self.update_gc_trigger();
+    }
+
+    /// Lua 5.4's debt: bytes allocated and not yet paid for.
+    fn debt54(&self) -> isize {
+        self.live as isize - self.gc_paid
     }
 
     /// The GC debt in the chosen convention.
     pub fn gc_debt(&self) -> isize {
         match self.convention {
-            DebtConvention::Lua54 => self.debt,
-            DebtConvention::Lua55 => -self.debt,
+            DebtConvention::Lua54 => self.debt54(),
+            DebtConvention::Lua55 => -self.debt54(),
         }
     }
 
     /// Sets the GC debt in the chosen convention (`luaE_setdebt`).
     pub fn set_gc_debt(&mut self, debt: isize) {
-        self.debt = match self.convention {
+        let debt54 = match self.convention {
             DebtConvention::Lua54 => debt,
-            DebtConvention::Lua55 => -debt,
+            DebtConvention::Lua55 => debt.saturating_neg(),
         };
+        self.gc_paid = (self.live as isize).saturating_sub(debt54);
+        self.update_gc_trigger();
     }
 
     /// Asks for the next GC step after `bytes` more bytes are allocated, whatever the convention.
     pub fn set_gc_threshold(&mut self, bytes: usize) {
-        self.debt = -(bytes.min(isize::MAX as usize) as isize);
+        let bytes = bytes.min(isize::MAX as usize) as isize;
+        self.gc_paid = (self.live as isize).saturating_add(bytes);
+        self.update_gc_trigger();
     }
 
     /// Whether the debt says a GC step is due.
     #[inline]
     pub fn gc_step_due(&self) -> bool {
         match self.convention {
-            DebtConvention::Lua54 => self.debt > 0,
-            DebtConvention::Lua55 => self.debt >= 0,
+            DebtConvention::Lua54 => self.debt54() > 0,
+            DebtConvention::Lua55 => self.debt54() >= 0,
         }
+    }
+
+    /// Recomputes the one comparison the hot path makes for the GC step.
+    fn update_gc_trigger(&mut self) {
+        self.gc_trigger = match (&self.gc_step, self.convention) {
+            (None, _) => isize::MAX,
+            (Some(_), DebtConvention::Lua54) => self.gc_paid,
+            (Some(_), DebtConvention::Lua55) => self.gc_paid.saturating_sub(1),
+        };
+        self.update_watermark();
     }
 
     // ---------------------------------------------------------------------------------------
@@ -255,28 +307,59 @@ impl<B: Backend> Heap<B> {
         }
     }
 
-    /// Whether `extra` more live bytes stay within the limit.
+    /// Whether `extra` more live bytes stay within the limit. Sizes above `MAX_SIZE` never do
+    /// (no backend may serve them), which also keeps `live + extra` from overflowing.
     #[inline]
     fn within_limit(&self, extra: usize) -> bool {
-        extra <= self.limit.saturating_sub(self.stats.live)
+        extra <= MAX_SIZE && self.live + extra <= self.limit
+    }
+
+    /// Whether `extra` more live bytes stay at or below the watermark: then neither the limit
+    /// nor a GC step can be involved, and the request takes the fast path. One test covers the
+    /// limit, the GC trigger and absurd sizes (an overflowing sum).
+    #[inline]
+    fn below_watermark(&self, extra: usize) -> bool {
+        let (after, overflow) = self.live.overflowing_add(extra);
+        !overflow && after <= self.watermark
+    }
+
+    /// Recomputes the watermark from the limit and the GC trigger.
+    fn update_watermark(&mut self) {
+        let trigger = self.gc_trigger.max(0) as usize;
+        self.watermark = self.limit.min(trigger);
     }
 
     #[inline]
     fn alloc_block(&mut self, size: usize, tag: Tag) -> Result<NonNull<u8>, MemError> {
-        let p = match self.first_try_alloc(size, tag) {
+        let below = self.below_watermark(size);
+        if below && let Some(p) = self.backend.allocate(size, tag) {
+            self.live += size;
+            self.acct.allocated(size, tag, self.live);
+            return Ok(p);
+        }
+        self.alloc_block_slow(size, tag, below)
+    }
+
+    /// A new block near the limit or the GC trigger, or after the backend said no (`tried`).
+    #[cold]
+    #[inline(never)]
+    fn alloc_block_slow(
+        &mut self,
+        size: usize,
+        tag: Tag,
+        tried: bool,
+    ) -> Result<NonNull<u8>, MemError> {
+        let first = if tried {
+            None
+        } else {
+            self.first_try_alloc(size, tag)
+        };
+        let p = match first {
             Some(p) => p,
             None => self.alloc_again(size, tag)?,
         };
-        let s = &mut self.stats;
-        s.live += size;
-        s.peak = s.peak.max(s.live);
-        s.allocations += 1;
-        s.bytes_allocated += size as u64;
-        let t = &mut s.by_tag[tag.index()];
-        t.count += 1;
-        t.bytes += size as u64;
-        s.histogram.add(size);
-        self.debt = self.debt.wrapping_add(size as isize);
+        self.live += size;
+        self.acct.allocated(size, tag, self.live);
         self.after_growth();
         Ok(p)
     }
@@ -298,7 +381,7 @@ impl<B: Backend> Heap<B> {
         {
             return Ok(p);
         }
-        Err(self.failed(size))
+        Err(self.failed(size, size))
     }
 
     /// # Safety
@@ -311,28 +394,51 @@ impl<B: Backend> Heap<B> {
         osize: usize,
         nsize: usize,
     ) -> Result<NonNull<u8>, MemError> {
-        // SAFETY: forwarded caller contract.
-        let q = match unsafe { self.first_try_resize(p, osize, nsize) } {
+        debug_assert!(
+            osize <= self.live,
+            "lmem: resize of {osize} B with {} B live",
+            self.live
+        );
+        let below = nsize <= osize || self.below_watermark(nsize - osize);
+        if below {
+            // SAFETY: `p` is a live block of the backend of size `osize`, `nsize > 0` (caller).
+            if let Some(q) = unsafe { self.backend.resize(p, osize, nsize) } {
+                self.live = self.live - osize + nsize;
+                self.acct.resized(osize, nsize, self.live);
+                return Ok(q);
+            }
+        }
+        // SAFETY: forwarded caller contract; a failed first try left `p` live.
+        unsafe { self.resize_block_slow(p, osize, nsize, below) }
+    }
+
+    /// A resize near the limit or the GC trigger, or after the backend said no (`tried`).
+    ///
+    /// # Safety
+    ///
+    /// `p` is a live block of size `osize`; `nsize > 0`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn resize_block_slow(
+        &mut self,
+        p: NonNull<u8>,
+        osize: usize,
+        nsize: usize,
+        tried: bool,
+    ) -> Result<NonNull<u8>, MemError> {
+        let first = if tried {
+            None
+        } else {
+            // SAFETY: forwarded caller contract.
+            unsafe { self.first_try_resize(p, osize, nsize) }
+        };
+        let q = match first {
             Some(q) => q,
             // SAFETY: forwarded caller contract; the failed first try left `p` live.
             None => unsafe { self.resize_again(p, osize, nsize) }?,
         };
-        let s = &mut self.stats;
-        debug_assert!(
-            osize <= s.live,
-            "lmem: resize of {osize} B with only {} B live",
-            s.live
-        );
-        s.live = s.live - osize + nsize;
-        s.peak = s.peak.max(s.live);
-        s.resizes += 1;
-        if nsize > osize {
-            s.bytes_allocated += (nsize - osize) as u64;
-        }
-        self.debt = self
-            .debt
-            .wrapping_add(nsize as isize)
-            .wrapping_sub(osize as isize);
+        self.live = self.live - osize + nsize;
+        self.acct.resized(osize, nsize, self.live);
         if nsize > osize {
             self.after_growth();
         }
@@ -375,7 +481,7 @@ impl<B: Backend> Heap<B> {
                 return Ok(q);
             }
         }
-        Err(self.failed(nsize))
+        Err(self.failed(nsize, nsize.saturating_sub(osize)))
     }
 
     /// # Safety
@@ -385,15 +491,13 @@ impl<B: Backend> Heap<B> {
     unsafe fn free_block(&mut self, p: NonNull<u8>, osize: usize) {
         // SAFETY: `p` is a live block of the backend of size `osize` (caller).
         unsafe { self.backend.deallocate(p, osize) };
-        let s = &mut self.stats;
         debug_assert!(
-            osize <= s.live,
-            "lmem: free of {osize} B with only {} B live",
-            s.live
+            osize <= self.live,
+            "lmem: free of {osize} B with {} B live",
+            self.live
         );
-        s.live -= osize;
-        s.frees += 1;
-        self.debt = self.debt.wrapping_sub(osize as isize);
+        self.live -= osize;
+        self.acct.freed(osize);
     }
 
     /// Runs the emergency hook once, unless it is already running (Lua's `gcstopem`).
@@ -407,7 +511,7 @@ impl<B: Backend> Heap<B> {
             self.emergency = Some(hook);
         }
         if answer == Collect::Collected {
-            self.stats.emergencies += 1;
+            self.emergencies += 1;
             true
         } else {
             false
@@ -415,14 +519,18 @@ impl<B: Backend> Heap<B> {
     }
 
     #[cold]
-    fn failed(&mut self, requested: usize) -> MemError {
-        self.stats.failures += 1;
-        if self.within_limit(requested) {
+    /// Counts a failure of a request for `requested` bytes that would have added `extra` live
+    /// bytes, and says why it failed: the limit, when one is set and `extra` crosses it.
+    fn failed(&mut self, requested: usize, extra: usize) -> MemError {
+        self.failures += 1;
+        let over_limit = self.limit != usize::MAX
+            && self.live.checked_add(extra).is_none_or(|after| after > self.limit);
+        if !over_limit {
             MemError::OutOfMemory { requested }
         } else {
             MemError::LimitExceeded {
                 requested,
-                live: self.stats.live,
+                live: self.live,
                 limit: self.limit,
             }
         }
@@ -430,7 +538,7 @@ impl<B: Backend> Heap<B> {
 
     #[inline]
     fn after_growth(&mut self) {
-        if self.gc_step.is_some() && self.gc_step_due() {
+        if self.live as isize > self.gc_trigger {
             self.run_gc_step();
         }
     }
@@ -442,6 +550,7 @@ impl<B: Backend> Heap<B> {
             if self.gc_step.is_none() {
                 self.gc_step = Some(hook);
             }
+            self.update_gc_trigger();
         }
     }
 

@@ -8,6 +8,7 @@ mod error;
 mod heap;
 mod stats;
 mod swap;
+pub mod trace;
 pub mod wrap;
 
 pub use adapter::{LuaAlloc, LuaAllocator, lua_alloc};
@@ -19,6 +20,6 @@ pub use heap::{
 pub use lmem_backend::{
     ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag, rng::Rng,
 };
-pub use stats::{HISTOGRAM_BUCKETS, Histogram, Stats, TagStats};
+pub use stats::{Accounting, Basic, Detailed, HISTOGRAM_BUCKETS, Histogram, Stats, TagStats};
 pub use swap::{Swap, SwapError};
 pub use wrap::{Checker, FaultInjection, FaultPlan, Monitor, Registry, Tracking};

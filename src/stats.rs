@@ -27,11 +27,19 @@ impl Histogram {
     /// The bucket a block of `size` bytes is counted in.
     #[inline]
     pub fn bucket(size: usize) -> usize {
-        if size <= 16 {
-            return 0;
-        }
-        let log = usize::BITS - (size - 1).leading_zeros(); // ceil(log2(size))
-        (log as usize - 4).min(HISTOGRAM_BUCKETS - 1)
+        Self::bucket_of_zeros(Self::zeros(size))
+    }
+
+    /// The leading zeros of `(size - 1) | 15`: one instruction, and enough to find the bucket
+    /// later (`ceil(log2(size))` for sizes above 16, and 4 for the rest).
+    #[inline]
+    fn zeros(size: usize) -> usize {
+        (size.wrapping_sub(1) | 15).leading_zeros() as usize
+    }
+
+    #[inline]
+    fn bucket_of_zeros(zeros: usize) -> usize {
+        (usize::BITS as usize - 4 - zeros).min(HISTOGRAM_BUCKETS - 1)
     }
 
     /// Upper bound of bucket `i` in bytes (`None` for the last, open bucket).
@@ -58,16 +66,113 @@ impl Histogram {
     }
 }
 
+/// The histogram as the hot path keeps it: counts by the leading zeros of `(size - 1) | 15`,
+/// folded into [`Histogram`] buckets only when read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RawHistogram([u64; usize::BITS as usize - 3]);
+
+impl Default for RawHistogram {
+    fn default() -> Self {
+        RawHistogram([0; usize::BITS as usize - 3])
+    }
+}
+
+impl RawHistogram {
+    #[inline]
+    fn add(&mut self, size: usize) {
+        self.0[Histogram::zeros(size)] += 1;
+    }
+
+    fn fold(&self) -> Histogram {
+        let mut h = Histogram::default();
+        for (zeros, &n) in self.0.iter().enumerate() {
+            h.buckets[Histogram::bucket_of_zeros(zeros)] += n;
+        }
+        h
+    }
+}
+
+/// What a heap counts beyond its live bytes, chosen by type: [`Detailed`] (the default) or
+/// [`Basic`]. Each method runs after a request has succeeded.
+pub trait Accounting: Default {
+    /// A new block of `size` bytes for a `tag`; `live` is the heap's live bytes after it.
+    fn allocated(&mut self, size: usize, tag: Tag, live: usize);
+    /// A block resized from `osize` to `nsize`; `live` is the heap's live bytes after it.
+    fn resized(&mut self, osize: usize, nsize: usize, live: usize);
+    /// A block of `osize` bytes freed.
+    fn freed(&mut self, osize: usize);
+    /// Writes what it counted into `stats`.
+    fn report(&self, stats: &mut Stats);
+}
+
+/// What Lua's own `lmem.c` keeps and nothing more: live bytes (the GC debt and the limit are
+/// derived from them) and failures. The cheapest choice, for production hosts; [`Stats`] fields
+/// other than `live`, `failures` and `emergencies` read 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Basic;
+
+impl Accounting for Basic {
+    #[inline]
+    fn allocated(&mut self, _: usize, _: Tag, _: usize) {}
+    #[inline]
+    fn resized(&mut self, _: usize, _: usize, _: usize) {}
+    #[inline]
+    fn freed(&mut self, _: usize) {}
+    fn report(&self, _: &mut Stats) {}
+}
+
+/// Everything [`Stats`] has: peak, counts, bytes per Lua type, the size histogram.
+#[derive(Clone, Debug, Default)]
+pub struct Detailed {
+    peak: usize,
+    frees: u64,
+    resizes: u64,
+    grown: u64,
+    by_tag: [TagStats; Tag::COUNT],
+    histogram: RawHistogram,
+}
+
+impl Accounting for Detailed {
+    #[inline]
+    fn allocated(&mut self, size: usize, tag: Tag, live: usize) {
+        self.peak = self.peak.max(live);
+        let t = &mut self.by_tag[tag.index()];
+        t.count += 1;
+        t.bytes += size as u64;
+        self.histogram.add(size);
+    }
+
+    #[inline]
+    fn resized(&mut self, osize: usize, nsize: usize, live: usize) {
+        self.peak = self.peak.max(live);
+        self.resizes += 1;
+        self.grown += nsize.saturating_sub(osize) as u64;
+    }
+
+    #[inline]
+    fn freed(&mut self, _: usize) {
+        self.frees += 1;
+    }
+
+    fn report(&self, s: &mut Stats) {
+        s.peak = self.peak;
+        s.frees = self.frees;
+        s.resizes = self.resizes;
+        s.grown = self.grown;
+        s.by_tag = self.by_tag;
+        s.histogram = self.histogram.fold();
+    }
+}
+
 /// Everything the heap counts. Changed only after a request succeeds (failures are counted in
-/// `failures` alone).
+/// `failures` alone). With [`Basic`] accounting only `live`, `failures` and `emergencies` are
+/// kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Bytes in live blocks, as the caller sized them (Lua's `gettotalbytes`).
     pub live: usize,
     /// Highest `live` seen.
     pub peak: usize,
-    /// New blocks made.
-    pub allocations: u64,
     /// Blocks freed.
     pub frees: u64,
     /// Blocks resized (grown or shrunk).
@@ -76,18 +181,28 @@ pub struct Stats {
     pub failures: u64,
     /// Emergency collections run because a request failed.
     pub emergencies: u64,
-    /// Total bytes asked for by new blocks and by the growing part of resizes.
-    pub bytes_allocated: u64,
-    /// New blocks per Lua type.
+    /// Bytes added by growing resizes.
+    pub grown: u64,
+    /// New blocks per Lua type (their sum is [`Stats::allocations`]).
     pub by_tag: [TagStats; Tag::COUNT],
     /// Sizes of new blocks.
     pub histogram: Histogram,
 }
 
 impl Stats {
+    /// New blocks made.
+    pub fn allocations(&self) -> u64 {
+        self.by_tag.iter().map(|t| t.count).sum()
+    }
+
+    /// Total bytes asked for: by new blocks, and by the growing part of resizes.
+    pub fn bytes_allocated(&self) -> u64 {
+        self.by_tag.iter().map(|t| t.bytes).sum::<u64>() + self.grown
+    }
+
     /// Blocks alive now (made minus freed).
     pub fn live_blocks(&self) -> u64 {
-        self.allocations - self.frees
+        self.allocations() - self.frees
     }
 }
 
@@ -111,8 +226,8 @@ impl fmt::Display for Stats {
         writeln!(
             f,
             "allocated   {} in {} blocks",
-            human(self.bytes_allocated),
-            self.allocations
+            human(self.bytes_allocated()),
+            self.allocations()
         )?;
         writeln!(
             f,
