@@ -16,16 +16,18 @@ use lmem_backend::Backend;
 /// Every backend name this project knows, in the order reports list them.
 pub const ALL_NAMES: [&str; 5] = ["system", "jemalloc", "mimalloc", "bump", "slab"];
 
+/// Each backend name with whether this build has it.
+const COMPILED: [(&str, bool); 5] = [
+    ("system", true),
+    ("jemalloc", cfg!(feature = "jemalloc")),
+    ("mimalloc", cfg!(feature = "mimalloc")),
+    ("bump", cfg!(feature = "bump")),
+    ("slab", cfg!(feature = "slab")),
+];
+
 /// Whether backend `name` is compiled into this build.
 pub fn is_compiled(name: &str) -> bool {
-    match name {
-        "system" => true,
-        "jemalloc" => cfg!(feature = "jemalloc"),
-        "mimalloc" => cfg!(feature = "mimalloc"),
-        "bump" => cfg!(feature = "bump"),
-        "slab" => cfg!(feature = "slab"),
-        _ => false,
-    }
+    COMPILED.iter().any(|&(n, on)| on && n == name)
 }
 
 /// The names of the backends compiled into this build.

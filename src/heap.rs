@@ -524,7 +524,10 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
     fn failed(&mut self, requested: usize, extra: usize) -> MemError {
         self.failures += 1;
         let over_limit = self.limit != usize::MAX
-            && self.live.checked_add(extra).is_none_or(|after| after > self.limit);
+            && self
+                .live
+                .checked_add(extra)
+                .is_none_or(|after| after > self.limit);
         if !over_limit {
             MemError::OutOfMemory { requested }
         } else {
