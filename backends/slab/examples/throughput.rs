@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p lmem-slab --example throughput            # timings, medians of 5
 //! cargo run --release -p lmem-slab --example throughput -- rss slab # peak RSS of one backend
+//! cargo run --release -p lmem-slab --example throughput -- one slab gc 5 # one backend, one scenario
 //! ```
 use lmem_backend::conformance::Rng;
 use lmem_backend::{Backend, Tag};
@@ -250,18 +251,21 @@ fn main() {
     let churn = script(1, 2_000_000, 2_000);
     let big = script(2, 3_000_000, 500_000);
     if args.get(1).map(String::as_str) == Some("one") {
-        // One backend, one scenario, for a profiler.
-        let ops = if args.get(3).map(String::as_str) == Some("big") {
-            &big
-        } else {
-            &churn
-        };
+        // One backend, one scenario (churn, big or gc), for a profiler or a script that
+        // alternates builds.
+        let scenario = args.get(3).map(String::as_str).unwrap_or("churn");
+        let ops = if scenario == "big" { &big } else { &churn };
         let reps: usize = args.get(4).and_then(|r| r.parse().ok()).unwrap_or(1);
         let mut t = 0.0;
         for _ in 0..reps {
-            t += match args.get(2).map(String::as_str) {
-                Some("slab") => run(&mut Slab::new(), ops),
-                Some("system") => run(&mut System::new(), ops),
+            t += match (args.get(2).map(String::as_str), scenario) {
+                (Some("slab"), "gc") => gc_like(&mut Slab::new(), 100),
+                (Some("system"), "gc") => gc_like(&mut System::new(), 100),
+                (Some("null"), "gc") => gc_like(&mut Null(vec![1; 16 << 20], 0), 100),
+                (_, "gc") => gc_like(&mut MiHeap::new(), 100),
+                (Some("slab"), _) => run(&mut Slab::new(), ops),
+                (Some("system"), _) => run(&mut System::new(), ops),
+                (Some("null"), _) => run(&mut Null(vec![1; 16 << 20], 0), ops),
                 _ => run(&mut MiHeap::new(), ops),
             } / reps as f64;
         }
@@ -271,10 +275,43 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("rss") {
         let base = peak_rss_kib();
         let name = args.get(2).map(String::as_str).unwrap_or("slab");
+        // Both scenarios by default; `big` or `gc` as a third argument for one of them.
+        let which = args.get(3).map(String::as_str).unwrap_or("both");
+        let (do_big, do_gc) = (which != "gc", which != "big");
         let t = match name {
-            "slab" => run(&mut Slab::new(), &big) + gc_like(&mut Slab::new(), 100),
-            "system" => run(&mut System::new(), &big) + gc_like(&mut System::new(), 100),
-            _ => run(&mut MiHeap::new(), &big) + gc_like(&mut MiHeap::new(), 100),
+            "slab" => {
+                (if do_big {
+                    run(&mut Slab::new(), &big)
+                } else {
+                    0.0
+                }) + (if do_gc {
+                    gc_like(&mut Slab::new(), 100)
+                } else {
+                    0.0
+                })
+            }
+            "system" => {
+                (if do_big {
+                    run(&mut System::new(), &big)
+                } else {
+                    0.0
+                }) + (if do_gc {
+                    gc_like(&mut System::new(), 100)
+                } else {
+                    0.0
+                })
+            }
+            _ => {
+                (if do_big {
+                    run(&mut MiHeap::new(), &big)
+                } else {
+                    0.0
+                }) + (if do_gc {
+                    gc_like(&mut MiHeap::new(), 100)
+                } else {
+                    0.0
+                })
+            }
         };
         println!(
             "{name}: peak RSS {} KiB above the scripts ({t:.1})",

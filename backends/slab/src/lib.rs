@@ -11,11 +11,21 @@
 //! - **Page-local allocation.** Every class has a *current page* with its own free list and an
 //!   untouched "bump" tail; a free pushes onto the free list of the block's own page, found by
 //!   address arithmetic (pages are aligned to [`PAGE_SIZE`] inside segments aligned to
-//!   [`SEGMENT_SIZE`]). A page that gets a free while full joins the tail of its class's list of
-//!   partially free pages; the head — the page that has gathered frees longest — is reused
-//!   before any new page is taken. This is mimalloc's free-list sharding and Luau's page scheme:
-//!   new objects land next to recently freed ones of the same page, where one global LIFO list
-//!   per class would scatter them over the whole heap (DESIGN.md §7 measured that).
+//!   [`SEGMENT_SIZE`]). A current page that runs out is set aside in its class's *full* list;
+//!   once an eighth of its blocks are free again it joins the tail of the class's list of
+//!   *partially free* pages, whose head — the page that has gathered frees longest — becomes
+//!   the next current page. Only when no partial page is left is a full page that has some
+//!   free block reused, and only then a new page taken, so held memory stays as low as if
+//!   every free block were reusable at once. This is mimalloc's free-list sharding and Luau's
+//!   page scheme: new objects land next to recently freed ones of the same page, where one
+//!   global LIFO list per class would scatter them over the whole heap (DESIGN.md §7 measured
+//!   that). Waiting for an eighth keeps a page change from serving a single block (on a
+//!   growing heap with random frees, every fourth allocation was a page change).
+//! - **A predictable free.** The free fast path pushes the block, decrements the page's live
+//!   count and compares it with one per-page `trigger` value that is almost never hit (the
+//!   page empties, or a full page reaches its eighth). Branching on the page's state instead
+//!   (is it current? full?) is a coin flip under random frees: that branch, mispredicted
+//!   about every other free, was most of the fast path's cost.
 //! - **Dense page headers.** A page's header (free list, bump pointer, live count, list links)
 //!   is not at the page's start but in its segment's first 4 KiB, one 64-byte line per page.
 //!   Headers at 16 KiB strides would all map to the same few cache sets and evict each other on
@@ -142,8 +152,67 @@ enum State {
     Current,
     /// Has free blocks and sits in the class's partial list.
     Partial,
-    /// Every block was handed out; in no list until a block is freed.
+    /// Was set aside with every block handed out; sits in the class's full list until it has
+    /// gathered enough free blocks to join the partial list (see [`Slab::relist_at`]).
     Full,
+}
+
+/// A doubly linked FIFO list of pages (through their headers' `prev`/`next`).
+#[derive(Clone, Copy)]
+struct PageList {
+    head: *mut PageHeader,
+    tail: *mut PageHeader,
+}
+
+impl PageList {
+    const EMPTY: PageList = PageList {
+        head: ptr::null_mut(),
+        tail: ptr::null_mut(),
+    };
+
+    /// Appends `page`.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a live page header of ours in no list; the list's pages are live headers of
+    /// ours.
+    unsafe fn push_back(&mut self, page: *mut PageHeader) {
+        // SAFETY: `page` and the tail are live headers of ours (caller).
+        unsafe {
+            (*page).prev = self.tail;
+            (*page).next = ptr::null_mut();
+            if self.tail.is_null() {
+                self.head = page;
+            } else {
+                (*self.tail).next = page;
+            }
+        }
+        self.tail = page;
+    }
+
+    /// Takes `page` out of the list.
+    ///
+    /// # Safety
+    ///
+    /// `page` is in this list, whose pages are live headers of ours.
+    unsafe fn remove(&mut self, page: *mut PageHeader) {
+        // SAFETY: `page` and its neighbours are live headers of ours in this list (caller).
+        unsafe {
+            let (prev, next) = ((*page).prev, (*page).next);
+            if prev.is_null() {
+                debug_assert_eq!(self.head, page);
+                self.head = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                debug_assert_eq!(self.tail, page);
+                self.tail = prev;
+            } else {
+                (*next).prev = prev;
+            }
+        }
+    }
 }
 
 /// A page's metadata. It does not live in the page: the 64 headers of a segment sit together
@@ -169,7 +238,12 @@ struct PageHeader {
     class: u8,
     /// Where the page stands.
     state: State,
-    /// Partial-list links (valid only in state [`State::Partial`]).
+    /// The value of `used` at which a free must take the slow path ([`NEVER`] for the current
+    /// page, 0 for a partial page, [`Slab::relist_at`] for a full page). One comparison on the
+    /// free fast path, almost never true, stands for "the page empties" and "a full page has
+    /// gathered enough free blocks to be worth a page change".
+    trigger: u32,
+    /// List links (partial or full list; not valid in state [`State::Current`]).
     prev: *mut PageHeader,
     next: *mut PageHeader,
 }
@@ -190,6 +264,9 @@ const OS_PAGE: usize = 4096;
 
 const _: () =
     assert!(size_of::<PageHeader>() == 64 && META.is_multiple_of(ALIGN) && META <= OS_PAGE);
+
+/// A `trigger` that `used` never reaches (a page holds far fewer blocks).
+const NEVER: u32 = u32::MAX;
 
 /// The header of the page holding address `addr`: the segment base plus 64 bytes per page
 /// index. Pure arithmetic, no load.
@@ -380,13 +457,14 @@ pub fn pool_trim() {
 pub struct Slab<F: Backend = System> {
     /// Per class: the page allocations come from, or null.
     current: [*mut PageHeader; CLASS_COUNT],
-    /// Per class: head of the doubly linked list of partially free pages, or null. Pages join
-    /// at the tail and are taken from the head (FIFO), so the page taken has waited longest and
-    /// gathered the most frees: a LIFO list would hand back the page that just got its first
-    /// free, good for one block before the next page change.
-    partial: [*mut PageHeader; CLASS_COUNT],
-    /// Per class: tail of the partial list, or null.
-    partial_tail: [*mut PageHeader; CLASS_COUNT],
+    /// Per class: the pages with a worthwhile number of free blocks. Pages join at the tail
+    /// and are taken from the head (FIFO), so the page taken has waited longest and gathered
+    /// the most frees: a LIFO list would hand back the page that just got its first free,
+    /// good for one block before the next page change.
+    partial: [PageList; CLASS_COUNT],
+    /// Per class: the pages set aside full, oldest first. Reused only when no partial page is
+    /// left, before a new page is taken, so that their few free blocks cost no memory.
+    full: [PageList; CLASS_COUNT],
     /// Requested bytes of live blocks, small and large.
     live: usize,
     /// Every page this value holds (base address), keyed by the index stored in its header.
@@ -426,8 +504,8 @@ impl<F: Backend> Slab<F> {
     pub fn with_fallback(fallback: F) -> Self {
         Slab {
             current: [ptr::null_mut(); CLASS_COUNT],
-            partial: [ptr::null_mut(); CLASS_COUNT],
-            partial_tail: [ptr::null_mut(); CLASS_COUNT],
+            partial: [PageList::EMPTY; CLASS_COUNT],
+            full: [PageList::EMPTY; CLASS_COUNT],
             live: 0,
             pages: slab::Slab::new(),
             by_addr: AddrMap::default(),
@@ -477,32 +555,76 @@ impl<F: Backend> Slab<F> {
     }
 
     /// A small block of class `class` when the current page has none: the current page (full)
-    /// is set aside, the partial page that has waited longest takes its place, and only when
-    /// there is none a new page comes from the pool.
+    /// is set aside, the partial page that has waited longest takes its place; when there is
+    /// none, a full page that has gathered a free block since; only then a new page from the
+    /// pool.
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, class: usize) -> Option<NonNull<u8>> {
         let cur = self.current[class];
         if !cur.is_null() {
-            // SAFETY: `cur` is a page of ours; `take` found it without free blocks.
-            unsafe { (*cur).state = State::Full };
+            // SAFETY: `cur` is a page of ours, in no list; `take` found it without free blocks,
+            // so `used` is its capacity.
+            unsafe {
+                (*cur).state = State::Full;
+                (*cur).trigger = Self::relist_at((*cur).used);
+                self.full[class].push_back(cur);
+            }
             self.current[class] = ptr::null_mut();
         }
-        let page = match self.partial[class] {
+        let page = match self.partial[class].head {
             p if !p.is_null() => {
                 // SAFETY: `p` is a page of ours in the partial list of `class`.
-                unsafe { self.unlink(p) };
+                unsafe { self.partial[class].remove(p) };
                 p
             }
-            _ => self.new_page(class)?,
+            _ => match self.full_with_free(class) {
+                Some(p) => p,
+                None => self.new_page(class)?,
+            },
         };
-        // SAFETY: `page` is a page of ours.
-        unsafe { (*page).state = State::Current };
+        // SAFETY: `page` is a page of ours, now in no list.
+        unsafe {
+            (*page).state = State::Current;
+            (*page).trigger = NEVER;
+        }
         self.current[class] = page;
-        // SAFETY: a partial page has a free block, a new page a bump tail: this succeeds.
+        // SAFETY: a partial page has a free block, so has a page from `full_with_free`, and a
+        // new page has a bump tail: this succeeds.
         let b = unsafe { Self::take(page) };
         debug_assert!(b.is_some());
         b
+    }
+
+    /// A page of the full list of `class` that has a free block, taken out of the list; `None`
+    /// if the few oldest have none. Looks at a bounded number of pages (rotating those without
+    /// a free block to the tail), so a heap whose full pages stay full pays little for it.
+    fn full_with_free(&mut self, class: usize) -> Option<*mut PageHeader> {
+        for _ in 0..4 {
+            let p = self.full[class].head;
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: `p` is a page of ours in the full list of `class`.
+            unsafe {
+                self.full[class].remove(p);
+                if !(*p).free.is_null() {
+                    return Some(p);
+                }
+                self.full[class].push_back(p);
+            }
+        }
+        None
+    }
+
+    /// The `used` count at which a full page of `capacity` blocks rejoins the partial list:
+    /// once an eighth of it is free. A page relisted at its first free would serve one block
+    /// before the next page change; on a growing heap with random frees that made every
+    /// fourth allocation a page change. Waiting for an eighth bounds the blocks parked in full
+    /// pages to an eighth of them, less than glibc's per-block header costs.
+    #[inline]
+    fn relist_at(capacity: u32) -> u32 {
+        capacity - (capacity / 8).max(1)
     }
 
     /// Takes a page from the pool for `class` and registers it. Fails (`None`) when the OS gives
@@ -532,6 +654,7 @@ impl<F: Backend> Slab<F> {
                 key: key as u32,
                 class: class as u8,
                 state: State::Current,
+                trigger: NEVER,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
             })
@@ -542,79 +665,40 @@ impl<F: Backend> Slab<F> {
         Some(page)
     }
 
-    /// Puts `page` at the tail of its class's partial list.
+    /// The rare cases of a small free: a full page has gathered enough free blocks (it joins
+    /// the partial list) or a partial page is now empty (it goes back to the pool).
     ///
     /// # Safety
     ///
-    /// `page` is a page of ours in no list.
-    unsafe fn push_partial(&mut self, page: *mut PageHeader) {
-        // SAFETY: `page` and the list tail are pages of ours (caller; list invariant).
-        unsafe {
-            let class = (*page).class as usize;
-            let tail = self.partial_tail[class];
-            (*page).state = State::Partial;
-            (*page).prev = tail;
-            (*page).next = ptr::null_mut();
-            if tail.is_null() {
-                self.partial[class] = page;
-            } else {
-                (*tail).next = page;
-            }
-            self.partial_tail[class] = page;
-        }
-    }
-
-    /// Takes `page` out of its class's partial list.
-    ///
-    /// # Safety
-    ///
-    /// `page` is a page of ours in its class's partial list.
-    unsafe fn unlink(&mut self, page: *mut PageHeader) {
-        // SAFETY: `page` and its neighbours are pages of ours in one list (caller; invariant).
-        unsafe {
-            debug_assert_eq!((*page).state, State::Partial);
-            let class = (*page).class as usize;
-            let (prev, next) = ((*page).prev, (*page).next);
-            if prev.is_null() {
-                self.partial[class] = next;
-            } else {
-                (*prev).next = next;
-            }
-            if next.is_null() {
-                self.partial_tail[class] = prev;
-            } else {
-                (*next).prev = prev;
-            }
-        }
-    }
-
-    /// The rare cases of a small free: the page was full (it joins the partial list) or is now
-    /// empty and not current (it goes back to the pool).
-    ///
-    /// # Safety
-    ///
-    /// `page` is a page of ours, not current, that just had a block freed.
+    /// `page` is a page of ours that just had a block freed.
     #[cold]
     #[inline(never)]
     unsafe fn free_slow(&mut self, page: *mut PageHeader) {
         // SAFETY: `page` is a page of ours (caller).
         let (state, used, key) = unsafe { ((*page).state, (*page).used, (*page).key) };
-        if used == 0 {
+        debug_assert_ne!(state, State::Current, "the current page never triggers");
+        // SAFETY: `page` is a page of ours; not current, it is in the list its state names.
+        unsafe {
+            let class = (*page).class as usize;
             if state == State::Partial {
-                // SAFETY: a partial page is in its class's list.
-                unsafe { self.unlink(page) };
+                self.partial[class].remove(page);
+            } else {
+                self.full[class].remove(page);
             }
-            let base = self.pages.remove(key as usize);
-            self.by_addr.remove(&base);
-            pool_give([base]);
-        } else {
-            debug_assert_eq!(state, State::Full);
-            // SAFETY: a full page is in no list.
-            unsafe { self.push_partial(page) };
+            if used == 0 {
+                let base = self.pages.remove(key as usize);
+                self.by_addr.remove(&base);
+                pool_give([base]);
+            } else {
+                debug_assert_eq!(state, State::Full);
+                (*page).state = State::Partial;
+                (*page).trigger = 0;
+                self.partial[class].push_back(page);
+            }
         }
     }
 
-    /// Frees a small block: push it on its own page's free list. The page's state decides
+    /// Frees a small block: push it on its own page's free list. The page's `trigger` decides
     /// whether anything else has to happen (rarely).
     ///
     /// # Safety
@@ -635,7 +719,10 @@ impl<F: Backend> Slab<F> {
             ptr.cast::<*mut u8>().write(h.free);
             h.free = ptr.as_ptr();
             h.used -= 1;
-            if h.state != State::Current && (h.used == 0 || h.state == State::Full) {
+            // One test that is almost never true, so it predicts well. (Testing the page's
+            // state would branch on which page a random free hits: a coin flip on a growing
+            // heap, where many pages are full, and on any heap for "is it current?".)
+            if h.used == h.trigger {
                 self.free_slow(page);
             }
         }
@@ -698,8 +785,8 @@ impl<F: Backend> Slab<F> {
         pool_give(self.pages.drain());
         self.by_addr.clear();
         self.current = [ptr::null_mut(); CLASS_COUNT];
-        self.partial = [ptr::null_mut(); CLASS_COUNT];
-        self.partial_tail = [ptr::null_mut(); CLASS_COUNT];
+        self.partial = [PageList::EMPTY; CLASS_COUNT];
+        self.full = [PageList::EMPTY; CLASS_COUNT];
         for (p, size) in self.large.drain() {
             // SAFETY: every entry of `large` is a live block of the fallback of that size, and
             // the caller of `reset` (or `drop`) gives up all blocks.

@@ -313,3 +313,37 @@ fn shrink_to_a_smaller_class_moves_and_keeps_the_prefix() {
         b.deallocate(q, 20);
     }
 }
+
+#[test]
+fn a_full_page_with_a_free_block_is_reused_before_a_new_page() {
+    let mut b = Slab::new();
+    let mut blocks = Vec::new();
+    while b.page_count() < 3 {
+        blocks.push(b.allocate(64, Tag::Table).unwrap());
+    }
+    // One free in the first (full) page: far less than the eighth that would make it partial.
+    let first = blocks.swap_remove(0);
+    // SAFETY: live block of 64 bytes.
+    unsafe { b.deallocate(first, 64) };
+    // When the current page runs out, that block is reused before any new page is taken.
+    let mut reused = false;
+    for _ in 0..2 * PAGE_SIZE / 64 {
+        let p = b.allocate(64, Tag::Table).unwrap();
+        blocks.push(p);
+        if p == first {
+            reused = true;
+            break;
+        }
+    }
+    assert!(reused, "the free block of a full page was never reused");
+    assert_eq!(
+        b.page_count(),
+        3,
+        "a new page was taken while a block was free"
+    );
+    for p in blocks {
+        // SAFETY: live blocks of 64 bytes.
+        unsafe { b.deallocate(p, 64) };
+    }
+    assert_eq!(b.stats().blocks, Some(0));
+}
