@@ -11,6 +11,16 @@ pub use lmem_mimalloc::Mimalloc;
 #[cfg(feature = "slab")]
 pub use lmem_slab::Slab;
 
+// The backend crates themselves, for their own knobs (pool bounds and statistics).
+#[cfg(feature = "bump")]
+pub use lmem_bump as bump;
+#[cfg(feature = "jemalloc")]
+pub use lmem_jemalloc as jemalloc;
+#[cfg(feature = "mimalloc")]
+pub use lmem_mimalloc as mimalloc;
+#[cfg(feature = "slab")]
+pub use lmem_slab as slab;
+
 use lmem_backend::Backend;
 
 /// Every backend name this project knows, in the order reports list them.

@@ -1,0 +1,46 @@
+//! mlua code running on an lmem backend.
+//!
+//! ```text
+//! cargo run -p lmem-host --example mlua_interop -- slab
+//! ```
+
+use lmem_host::interop::MluaState;
+
+fn main() -> mlua::Result<()> {
+    let name = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "system".to_owned());
+    let Some(backend) = lmem::backends::by_name(&name) else {
+        eprintln!(
+            "unknown backend '{name}' (compiled in: {:?})",
+            lmem::backends::names()
+        );
+        std::process::exit(2);
+    };
+    let state = MluaState::new(backend).expect("cannot create the Lua state");
+    {
+        let lua = state.lua();
+        let double = lua.create_function(|_, x: i64| Ok(x * 2))?;
+        lua.globals().set("double", double)?;
+        let words: Vec<String> = lua
+            .load(r#"local t = {} for w in ("mlua on lmem"):gmatch("%a+") do t[#t+1] = w:upper() end return t"#)
+            .eval()?;
+        let sum: i64 = lua
+            .load("local s = 0 for i = 1, 1000 do s = s + double(i) end return s")
+            .eval()?;
+        println!("{} | sum = {sum}", words.join(" "));
+        let s = state.stats();
+        println!(
+            "backend {name}: {} bytes live, {} allocations so far",
+            s.live,
+            s.allocations()
+        );
+    }
+    let after = state.close();
+    println!(
+        "after lua_close: {} bytes live (peak {})",
+        after.live, after.peak
+    );
+    assert_eq!(after.live, 0);
+    Ok(())
+}

@@ -1,0 +1,499 @@
+//! `lmem stress`: many Lua states on many threads, each on its own heap, with injected faults
+//! and hot swaps, checking that nothing is lost.
+//!
+//! Every state runs one bundled workload (at a small scale) on a backend drawn at random, under
+//! a [`Checker`] (guards, `osize` checks, leaks) over [`FaultInjection`] (failures at a given
+//! rate) over a [`Swap`] with swaps scheduled at random allocation counts. After `lua_close` the
+//! heap must hold 0 live bytes and the checker must be clean; at the end the shared pools must
+//! be back within their bounds. Any violation makes the command exit non-zero.
+
+use crate::ffi;
+use lmem::backends::{self, by_name};
+use lmem::{Backend, Checker, FaultInjection, FaultPlan, Heap, LuaAllocator, Ownership, Registry};
+use lmem::{Rng, Swap};
+use std::ffi::{CStr, CString, c_int};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct StressOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// Stop after this long…
+    pub duration: Option<Duration>,
+    /// …or after this many states in all (whichever comes first; one of the two is set).
+    pub states: Option<u64>,
+    /// Probability that an allocation or grow fails.
+    pub fault_rate: f64,
+    /// Hot swaps scheduled per state, at most.
+    pub max_swaps: u32,
+    /// Workload scale factor (`arg[1]` of the scripts).
+    pub scale: f64,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Backends to draw from.
+    pub backends: Vec<String>,
+    /// Workload scripts.
+    pub workloads: Vec<PathBuf>,
+    /// Also measure the scaling figure: the same number of states on 1 thread, then on
+    /// `threads` threads, without faults or swaps.
+    pub scaling: bool,
+}
+
+impl StressOptions {
+    /// Defaults: one thread per core, 30 seconds, faults at 1/2000, up to 2 swaps per state,
+    /// every compiled backend, every bundled workload at scale 0.02.
+    pub fn new() -> Self {
+        StressOptions {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            duration: Some(Duration::from_secs(30)),
+            states: None,
+            fault_rate: 1.0 / 2000.0,
+            max_swaps: 2,
+            scale: 0.02,
+            seed: 0x5eed,
+            backends: backends::names().into_iter().map(String::from).collect(),
+            workloads: bundled_workloads(),
+            scaling: false,
+        }
+    }
+}
+
+impl Default for StressOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The workloads in `lua/bench/` of this repository.
+pub fn bundled_workloads() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua/bench");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Totals over all threads.
+#[derive(Debug, Default)]
+pub struct StressReport {
+    /// States run to completion (whatever their result).
+    pub states: u64,
+    /// States whose workload succeeded.
+    pub succeeded: u64,
+    /// States that ended with `not enough memory` (or could not be opened).
+    pub out_of_memory: u64,
+    /// States whose workload failed otherwise (only legal when faults were injected).
+    pub other_errors: u64,
+    /// Allocations served.
+    pub allocations: u64,
+    /// Failures injected.
+    pub injected: u64,
+    /// Hot swaps done.
+    pub swaps: u64,
+    /// Violations: leaks, checker complaints, errors without faults, pools out of bounds.
+    pub violations: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// States per second with 1 thread and with `threads` threads (the scaling figure).
+    pub scaling: Option<(f64, f64, usize)>,
+}
+
+impl fmt::Display for StressReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "states        {} in {secs:.1} s ({:.0}/s)",
+            self.states,
+            self.states as f64 / secs
+        )?;
+        writeln!(
+            f,
+            "  ok {}   not enough memory {}   other errors {}",
+            self.succeeded, self.out_of_memory, self.other_errors
+        )?;
+        writeln!(f, "allocations   {}", self.allocations)?;
+        writeln!(f, "injected      {} failures", self.injected)?;
+        writeln!(f, "swaps         {}", self.swaps)?;
+        if let Some((one, many, n)) = self.scaling {
+            writeln!(
+                f,
+                "scaling       1 thread {one:.1} states/s, {n} threads {many:.1} states/s: {:.2}x",
+                many / one
+            )?;
+        }
+        writeln!(
+            f,
+            "checked       0 live bytes after every lua_close, checker clean, pools bounded"
+        )?;
+        if self.violations.is_empty() {
+            writeln!(f, "violations    0")
+        } else {
+            writeln!(f, "violations    {}", self.violations.len())?;
+            for v in self.violations.iter().take(20) {
+                writeln!(f, "  {v}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// How one state ended.
+enum Outcome {
+    Ok,
+    OutOfMemory,
+    Error(String),
+}
+
+/// What one state did.
+struct StateResult {
+    outcome: Outcome,
+    allocations: u64,
+    injected: u64,
+    swaps: u64,
+    violation: Option<String>,
+}
+
+/// A backend to swap to: wrapped in a [`Registry`] when it cannot tell its own blocks, so the
+/// chain never holds two blind members.
+fn swap_target(name: &str) -> Option<Box<dyn Backend>> {
+    let b = by_name(name)?;
+    let probe = 0u128;
+    let exact = b.owns(NonNull::from(&probe).cast()) == Ownership::Foreign;
+    Some(if exact { b } else { Box::new(Registry::new(b)) })
+}
+
+type StressHeap = Heap<Checker<FaultInjection<Swap>>>;
+
+/// The script run in protected mode: open the libraries, silence `print`, set `arg`, run.
+unsafe extern "C-unwind" fn pmain(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by `lua_pcall` on a live state with the script's chunk (a light userdata
+    // pointing to a `Chunk` that outlives the call) as the only argument; every API call below
+    // stays within the stack space Lua guarantees (LUA_MINSTACK); errors longjmp out of this
+    // frame, which owns nothing that needs dropping.
+    unsafe {
+        let chunk = &*(ffi::lua_touserdata(l, 1) as *const Chunk);
+        ffi::luaL_openlibs(l);
+        ffi::lua_pushcfunction(l, quiet_print);
+        ffi::lua_setglobal(l, c"print".as_ptr());
+        ffi::lua_createtable(l, 1, 1);
+        ffi::lua_pushnumber(l, chunk.scale);
+        ffi::lua_rawseti(l, -2, 1);
+        ffi::lua_pushstring(l, chunk.name.as_ptr());
+        ffi::lua_rawseti(l, -2, 0);
+        ffi::lua_setglobal(l, c"arg".as_ptr());
+        let status = ffi::luaL_loadbuffer(
+            l,
+            chunk.code.as_ptr().cast(),
+            chunk.code.len(),
+            chunk.name.as_ptr(),
+        );
+        if status != ffi::LUA_OK {
+            ffi::lua_error(l);
+        }
+        ffi::lua_pushnumber(l, chunk.scale);
+        ffi::lua_call(l, 1, 0);
+    }
+    0
+}
+
+/// `print` that prints nothing (thousands of states would flood the terminal).
+unsafe extern "C-unwind" fn quiet_print(_: *mut ffi::lua_State) -> c_int {
+    0
+}
+
+/// A workload, loaded once.
+struct Chunk {
+    name: CString,
+    code: Vec<u8>,
+    scale: f64,
+}
+
+/// Runs one state to its end and checks what is left.
+fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> StateResult {
+    let mut swap = Swap::new(by_name(backend).expect("backend names come from the list"));
+    for _ in 0..rng.below(o.max_swaps as usize + 1) {
+        let to = &o.backends[rng.below(o.backends.len())];
+        let at = rng.below(20_000) as u64;
+        if let Some(b) = swap_target(to) {
+            // A refusal here would be a bug in swap_target; it is reported below.
+            if let Err(e) = swap.schedule(at, b) {
+                return violation(format!("{backend}: swap to {to} refused: {e}"));
+            }
+        }
+    }
+    let plan = if o.fault_rate > 0.0 {
+        FaultPlan::Random {
+            p: o.fault_rate,
+            seed: rng.next_u64(),
+        }
+    } else {
+        FaultPlan::Never
+    };
+    let heap: StressHeap = Heap::new(Checker::new(FaultInjection::new(swap, plan)));
+    let alloc = LuaAllocator::new(heap);
+    // SAFETY: the allocator outlives the state (closed below, before `alloc` drops).
+    let l = unsafe { new_state(&alloc) };
+    let outcome = if l.is_null() {
+        Outcome::OutOfMemory
+    } else {
+        // SAFETY: `l` is a live state; `pmain` gets a pointer to `chunk`, which outlives the
+        // call; the state is closed exactly once.
+        unsafe {
+            let ud = (chunk as *const Chunk).cast_mut().cast();
+            let (status, _) = crate::interp::call_protected(l, pmain, ud);
+            let outcome = match status {
+                ffi::LUA_OK => Outcome::Ok,
+                ffi::LUA_ERRMEM => Outcome::OutOfMemory,
+                _ => {
+                    let mut len = 0;
+                    let p = ffi::lua_tolstring(l, -1, &mut len);
+                    let msg = if p.is_null() {
+                        "(error object is not a string)".to_string()
+                    } else {
+                        String::from_utf8_lossy(CStr::from_ptr(p).to_bytes()).into_owned()
+                    };
+                    if msg.contains("not enough memory") {
+                        Outcome::OutOfMemory
+                    } else {
+                        Outcome::Error(msg)
+                    }
+                }
+            };
+            ffi::lua_close(l);
+            outcome
+        }
+    };
+    // SAFETY: the state is closed: no allocation runs any more.
+    let heap = unsafe { alloc.heap() };
+    let stats = heap.stats();
+    let checker = heap.backend();
+    let faults = checker.inner();
+    let mut problems = Vec::new();
+    if stats.live != 0 {
+        problems.push(format!("{} bytes live after lua_close", stats.live));
+    }
+    if !checker.is_clean() {
+        problems.push(checker.report().trim_end().replace('\n', "; "));
+    }
+    if let (Outcome::Error(msg), FaultPlan::Never) = (&outcome, plan) {
+        problems.push(format!("failed without injected faults: {msg}"));
+    }
+    let name = chunk.name.to_string_lossy();
+    StateResult {
+        allocations: stats.allocations(),
+        injected: faults.injected(),
+        swaps: faults.inner().swaps(),
+        violation: (!problems.is_empty())
+            .then(|| format!("{name} on {backend}: {}", problems.join("; "))),
+        outcome,
+    }
+}
+
+fn violation(msg: String) -> StateResult {
+    StateResult {
+        outcome: Outcome::Error(msg.clone()),
+        allocations: 0,
+        injected: 0,
+        swaps: 0,
+        violation: Some(msg),
+    }
+}
+
+/// Makes a state over `alloc` (Lua 5.5 also takes a seed).
+///
+/// # Safety
+///
+/// `alloc` outlives the state.
+unsafe fn new_state(alloc: &LuaAllocator<Checker<FaultInjection<Swap>>>) -> *mut ffi::lua_State {
+    // SAFETY: the function and ud come from a live allocator that outlives the state (caller).
+    unsafe {
+        #[cfg(not(feature = "lua55"))]
+        let l = ffi::lua_newstate(alloc.function(), alloc.ud());
+        #[cfg(feature = "lua55")]
+        let l = ffi::lua_newstate(alloc.function(), alloc.ud(), 0x5eed);
+        l
+    }
+}
+
+/// Loads the workloads once.
+fn load_chunks(o: &StressOptions) -> Result<Vec<Chunk>, String> {
+    if o.workloads.is_empty() {
+        return Err("no workloads (lua/bench/*.lua not found)".into());
+    }
+    o.workloads
+        .iter()
+        .map(|p| {
+            let code = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let stem = p
+                .file_stem()
+                .map_or("?".into(), |s| s.to_string_lossy().into_owned());
+            let name = CString::new(format!("@{stem}.lua")).map_err(|e| e.to_string())?;
+            Ok(Chunk {
+                name,
+                code,
+                scale: o.scale,
+            })
+        })
+        .collect()
+}
+
+/// Runs the stress: `threads` workers until the time or state budget is spent.
+pub fn run(o: &StressOptions) -> Result<StressReport, String> {
+    if o.backends.is_empty() {
+        return Err("no backends".into());
+    }
+    for b in &o.backends {
+        if by_name(b).is_none() {
+            return Err(format!(
+                "unknown backend '{b}' (compiled in: {})",
+                backends::names().join(", ")
+            ));
+        }
+    }
+    if !(0.0..=1.0).contains(&o.fault_rate) {
+        return Err(format!("fault rate {} is not a probability", o.fault_rate));
+    }
+    let chunks = Arc::new(load_chunks(o)?);
+    let mut report = run_threads(o, &chunks, o.threads)?;
+    if o.scaling {
+        report.scaling = Some(scaling(o, &chunks)?);
+    }
+    check_pools(&mut report.violations);
+    Ok(report)
+}
+
+fn run_threads(
+    o: &StressOptions,
+    chunks: &Arc<Vec<Chunk>>,
+    threads: usize,
+) -> Result<StressReport, String> {
+    let start = Instant::now();
+    let issued = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|t| {
+            let (o, chunks, issued, stop) =
+                (o.clone(), chunks.clone(), issued.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(o.seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut r = StressReport::default();
+                loop {
+                    if stop.load(Ordering::Relaxed)
+                        || o.duration.is_some_and(|d| start.elapsed() >= d)
+                    {
+                        break;
+                    }
+                    let n = issued.fetch_add(1, Ordering::Relaxed);
+                    if o.states.is_some_and(|max| n >= max) {
+                        break;
+                    }
+                    let chunk = &chunks[rng.below(chunks.len())];
+                    let backend = &o.backends[rng.below(o.backends.len())];
+                    let s = run_state(chunk, backend, &o, &mut rng);
+                    r.states += 1;
+                    match s.outcome {
+                        Outcome::Ok => r.succeeded += 1,
+                        Outcome::OutOfMemory => r.out_of_memory += 1,
+                        Outcome::Error(_) => r.other_errors += 1,
+                    }
+                    r.allocations += s.allocations;
+                    r.injected += s.injected;
+                    r.swaps += s.swaps;
+                    if let Some(v) = s.violation {
+                        r.violations.push(v);
+                        if r.violations.len() > 50 {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                r
+            })
+        })
+        .collect();
+    let mut total = StressReport::default();
+    for w in workers {
+        let r = w
+            .join()
+            .map_err(|_| "a stress thread panicked".to_string())?;
+        total.states += r.states;
+        total.succeeded += r.succeeded;
+        total.out_of_memory += r.out_of_memory;
+        total.other_errors += r.other_errors;
+        total.allocations += r.allocations;
+        total.injected += r.injected;
+        total.swaps += r.swaps;
+        total.violations.extend(r.violations);
+    }
+    total.elapsed = start.elapsed();
+    Ok(total)
+}
+
+/// States per second on 1 thread and on `threads` threads, the same fixed work, no faults.
+fn scaling(o: &StressOptions, chunks: &Arc<Vec<Chunk>>) -> Result<(f64, f64, usize), String> {
+    let n = o.threads.max(2);
+    let per_thread = 24u64;
+    let plain = StressOptions {
+        fault_rate: 0.0,
+        max_swaps: 0,
+        duration: None,
+        ..o.clone()
+    };
+    let one = run_threads(
+        &StressOptions {
+            states: Some(per_thread),
+            ..plain.clone()
+        },
+        chunks,
+        1,
+    )?;
+    let many = run_threads(
+        &StressOptions {
+            states: Some(per_thread * n as u64),
+            ..plain
+        },
+        chunks,
+        n,
+    )?;
+    let rate = |r: &StressReport| r.states as f64 / r.elapsed.as_secs_f64();
+    Ok((rate(&one), rate(&many), n))
+}
+
+/// The shared pools must be back within their bounds once every state is closed.
+fn check_pools(violations: &mut Vec<String>) {
+    #[cfg(feature = "bump")]
+    {
+        let (stats, limits) = (
+            lmem::backends::bump::pool_stats(),
+            lmem::backends::bump::pool_limits(),
+        );
+        if stats.arenas > limits.arenas {
+            violations.push(format!(
+                "bump pool holds {} arenas, bound {}",
+                stats.arenas, limits.arenas
+            ));
+        }
+    }
+    #[cfg(feature = "slab")]
+    {
+        let (pages, bound) = (
+            lmem::backends::slab::pool_pages(),
+            lmem::backends::slab::POOL_RETAIN / lmem::backends::slab::PAGE_SIZE,
+        );
+        if pages > bound {
+            violations.push(format!("slab pool holds {pages} pages, bound {bound}"));
+        }
+    }
+    let _ = violations;
+}

@@ -1,0 +1,302 @@
+//! `lmem trace record|replay|info`: allocation traces of real Lua programs, replayed on every
+//! backend.
+//!
+//! Recording runs the interpreter with `--trace FILE`: the core's `Recorder` sits right under
+//! the heap in the interpreter's allocator chain, so the trace holds every call Lua's allocation
+//! function made, with Lua's sizes and types. Replay performs the trace through a fresh
+//! `Heap` over each backend, at the backend's static type, and times only the loop of calls.
+
+use super::args::{Parser, check_names};
+use super::{Interpreter, ToolError, usage};
+use lmem::backends::{Visit, with_backend};
+use lmem::trace::{ReplayResult, Summary, Trace, replay};
+use lmem::{Backend, Heap, Tag};
+use std::path::{Path, PathBuf};
+
+/// Usage of `lmem trace`.
+pub const USAGE: &str = "\
+usage: lmem trace record -o FILE [--backend NAME] [--lua PATH] script.lua [args]
+       lmem trace replay FILE [--backend NAME]... [--runs N] [--json]
+       lmem trace info FILE";
+
+/// `lmem trace …`.
+pub fn run(args: &[String]) -> Result<(), ToolError> {
+    match args.first().map(String::as_str) {
+        Some("record") => record(&args[1..]),
+        Some("replay") => replay_cmd(&args[1..]),
+        Some("info") => info(&args[1..]),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(usage(format!(
+            "lmem trace: unknown subcommand '{other}'\n{USAGE}"
+        ))),
+        None => Err(usage(USAGE)),
+    }
+}
+
+/// Reads and validates a trace file; a missing, bad or truncated file is a usage error (exit 2)
+/// that names the file and says what is wrong.
+pub fn load(path: &Path) -> Result<Trace, ToolError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| usage(format!("cannot open trace file '{}': {e}", path.display())))?;
+    Trace::read(std::io::BufReader::new(file))
+        .map_err(|e| usage(format!("bad trace file '{}': {e}", path.display())))
+}
+
+struct ReplayOnce<'a>(&'a Trace);
+
+impl Visit for ReplayOnce<'_> {
+    type Output = ReplayResult;
+    fn visit<B: Backend + 'static>(self, backend: B) -> ReplayResult {
+        let mut heap = Heap::new(backend);
+        replay(self.0, &mut heap)
+    }
+}
+
+/// Replays `trace` once on a fresh heap over a fresh backend `name`, at its static type;
+/// `None` when `name` is not compiled in.
+pub fn replay_on(name: &str, trace: &Trace) -> Option<ReplayResult> {
+    with_backend(name, ReplayOnce(trace))
+}
+
+fn record(args: &[String]) -> Result<(), ToolError> {
+    let mut out: Option<PathBuf> = None;
+    let mut backend = "system".to_owned();
+    let mut lua: Option<PathBuf> = None;
+    let mut p = Parser::new(args);
+    let mut script = None;
+    while let Some(a) = p.next_arg()? {
+        match a.as_str() {
+            "-o" | "--output" => out = Some(PathBuf::from(p.value(&a)?)),
+            "--backend" => backend = p.value(&a)?,
+            "--lua" => lua = Some(PathBuf::from(p.value(&a)?)),
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(usage(format!(
+                    "lmem trace record: unknown option '{s}'\n{USAGE}"
+                )));
+            }
+            _ => {
+                script = Some(a);
+                break;
+            }
+        }
+    }
+    let out =
+        out.ok_or_else(|| usage(format!("lmem trace record: -o FILE is required\n{USAGE}")))?;
+    let script = script.ok_or_else(|| usage(format!("lmem trace record: no script\n{USAGE}")))?;
+    let known: Vec<String> = lmem::backends::names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    check_names("backend", std::slice::from_ref(&backend), &known)?;
+    let interp = match &lua {
+        Some(p) => Interpreter::at(p)?,
+        None => Interpreter::this_exe()?,
+    };
+    let mut cmd = interp.command();
+    cmd.arg("--backend")
+        .arg(&backend)
+        .arg("--trace")
+        .arg(&out)
+        .arg(&script)
+        .args(p.rest());
+    let status = cmd
+        .status()
+        .map_err(|e| ToolError::Failed(format!("could not run {}: {e}", interp.describe())))?;
+    if !status.success() {
+        return Err(ToolError::Failed(format!(
+            "the script failed ({status}); the trace in '{}' holds what ran until then",
+            out.display()
+        )));
+    }
+    let trace = load(&out)?;
+    let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+    eprintln!(
+        "lmem: recorded {} events ({} bytes) into {}",
+        trace.len(),
+        size,
+        out.display()
+    );
+    eprint!("{}", trace.summary());
+    Ok(())
+}
+
+fn info(args: &[String]) -> Result<(), ToolError> {
+    let [path] = args else {
+        return Err(usage(format!("lmem trace info takes one FILE\n{USAGE}")));
+    };
+    let path = Path::new(path);
+    let trace = load(path)?;
+    let h = trace.header();
+    println!("file        {}", path.display());
+    println!(
+        "size        {} bytes",
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    );
+    println!("lua         {}", lua_version(h.lua_version));
+    println!("label       {}", h.label);
+    print!("{}", trace.summary());
+    Ok(())
+}
+
+fn lua_version(v: u32) -> String {
+    if v == 0 {
+        "unknown".to_owned()
+    } else {
+        format!("{}.{}", v / 100, v % 100)
+    }
+}
+
+/// The per-type mix of a trace's new blocks, as one line per type.
+fn mix(s: &Summary) -> String {
+    let total = s.allocations.max(1) as f64;
+    let mut out = String::new();
+    for tag in Tag::ALL {
+        let t = s.by_tag[tag.index()];
+        if t.count > 0 {
+            out.push_str(&format!(
+                "  {:<9} {:>6.2}% of new blocks  {:>10} blocks  avg {:>7.1} B\n",
+                tag.name(),
+                100.0 * t.count as f64 / total,
+                t.count,
+                t.bytes as f64 / t.count as f64
+            ));
+        }
+    }
+    out
+}
+
+fn replay_cmd(args: &[String]) -> Result<(), ToolError> {
+    let known: Vec<String> = lmem::backends::names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut backends: Vec<String> = Vec::new();
+    let mut runs = 5usize;
+    let mut json = false;
+    let mut file = None;
+    let mut p = Parser::new(args);
+    while let Some(a) = p.next_arg()? {
+        match a.as_str() {
+            "--backend" | "--backends" => backends.extend(p.list(&a)?),
+            "--runs" => {
+                runs = p.parsed(&a, "a positive count")?;
+                if runs == 0 {
+                    return Err(usage("bad value for --runs: 0 (expected a positive count)"));
+                }
+            }
+            "--json" => json = true,
+            s if s.starts_with('-') => {
+                return Err(usage(format!(
+                    "lmem trace replay: unknown option '{s}'\n{USAGE}"
+                )));
+            }
+            _ if file.is_none() => file = Some(PathBuf::from(a)),
+            _ => return Err(usage(format!("lmem trace replay: one FILE only\n{USAGE}"))),
+        }
+    }
+    let file = file.ok_or_else(|| usage(format!("lmem trace replay: no FILE\n{USAGE}")))?;
+    if backends.is_empty() {
+        backends = known.clone();
+    }
+    check_names("backend", &backends, &known)?;
+    let trace = load(&file)?;
+    let summary = trace.summary();
+
+    // Round-robin: run 1 on every backend, then run 2, …
+    let mut results: Vec<Vec<ReplayResult>> = vec![Vec::new(); backends.len()];
+    for _ in 0..runs {
+        for (i, b) in backends.iter().enumerate() {
+            let r = replay_on(b, &trace).expect("backend checked above");
+            results[i].push(r);
+        }
+    }
+    let rows: Vec<serde_json::Value> = backends
+        .iter()
+        .zip(&results)
+        .map(|(b, rs)| {
+            let ns: Vec<f64> = rs.iter().map(ReplayResult::ns_per_op).collect();
+            let first = &rs[0];
+            serde_json::json!({
+                "backend": b,
+                "ns_per_op_median": super::report::median(ns.iter().copied()),
+                "ns_per_op_min": ns.iter().copied().fold(f64::INFINITY, f64::min),
+                "ns_per_op": ns,
+                "ops": first.ops,
+                "peak_bytes": first.peak_bytes,
+                "failures": first.failures,
+                "orphaned": first.orphaned,
+                "skipped_failed": first.skipped_failed,
+            })
+        })
+        .collect();
+    if json {
+        let by_tag: serde_json::Map<String, serde_json::Value> = Tag::ALL
+            .iter()
+            .map(|t| {
+                let s = summary.by_tag[t.index()];
+                (
+                    t.name().to_owned(),
+                    serde_json::json!({"count": s.count, "bytes": s.bytes}),
+                )
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "file": file.display().to_string(),
+            "events": trace.len(),
+            "runs": runs,
+            "allocations": summary.allocations,
+            "resizes": summary.resizes,
+            "frees": summary.frees,
+            "peak_live_bytes": summary.peak_live_bytes,
+            "by_tag": by_tag,
+            "backends": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(());
+    }
+    println!(
+        "trace {}: {} events (Lua {}), {} run(s) per backend, median ns per operation",
+        file.display(),
+        trace.len(),
+        lua_version(trace.header().lua_version),
+        runs
+    );
+    let base = rows
+        .first()
+        .and_then(|r| r["ns_per_op_median"].as_f64())
+        .unwrap_or(0.0);
+    println!(
+        "{:<10} {:>10} {:>10} {:>8} {:>14} {:>12}",
+        "backend", "ns/op", "min", "ratio", "peak bytes", "ops"
+    );
+    for (b, r) in backends.iter().zip(&rows) {
+        let med = r["ns_per_op_median"].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<10} {:>10.2} {:>10.2} {:>7.2}× {:>14} {:>12}",
+            b,
+            med,
+            r["ns_per_op_min"].as_f64().unwrap_or(0.0),
+            if base > 0.0 { med / base } else { 0.0 },
+            r["peak_bytes"].as_u64().unwrap_or(0),
+            r["ops"].as_u64().unwrap_or(0)
+        );
+        let f = r["failures"].as_u64().unwrap_or(0) + r["orphaned"].as_u64().unwrap_or(0);
+        if f > 0 {
+            println!("  {b}: {f} calls failed or were orphaned on replay");
+        }
+    }
+    let total = summary.events.max(1) as f64;
+    println!(
+        "mix: {:.1}% allocs, {:.1}% resizes, {:.1}% frees; peak live {} B in {} blocks",
+        100.0 * summary.allocations as f64 / total,
+        100.0 * summary.resizes as f64 / total,
+        100.0 * summary.frees as f64 / total,
+        summary.peak_live_bytes,
+        summary.peak_live_blocks
+    );
+    print!("{}", mix(&summary));
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! The `lmem` tool: bench and its report, trace record/replay/info, backends; and the two
+//! `lmem-lua` options it relies on (`--stats-json`, `--trace`).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn lmem() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lmem"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LMEM_") {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().expect("run lmem")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn backends() -> Vec<&'static str> {
+    lmem::backends::names()
+}
+
+#[test]
+fn bench_writes_report_json_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scale",
+        "0.02",
+        "--runs",
+        "1",
+        "--no-peers",
+        "--workloads",
+        "binary_trees,strings",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    // The markdown table, one column per backend.
+    assert!(stdout.contains("| workload |"), "{stdout}");
+    for b in backends() {
+        assert!(stdout.contains(&format!("`{b}`")), "{stdout}");
+    }
+    assert!(stdout.contains("| **geomean** |"), "{stdout}");
+    assert!(stdout.contains("report.html"), "{stdout}");
+
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["runs"], 1);
+    assert_eq!(json["baseline"], "system");
+    assert_eq!(
+        json["workloads"],
+        serde_json::json!(["binary_trees", "strings"])
+    );
+    let configs = json["configurations"].as_array().unwrap();
+    assert_eq!(configs.len(), backends().len());
+    assert!(configs.iter().all(|c| c["preload"].is_null()));
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2 * backends().len());
+    for c in results {
+        assert_eq!(c["ok"], true, "{c}");
+        assert!(c["median_wall_s"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["median_max_rss_kib"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["peak_bytes"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["allocations"].as_u64().unwrap() > 1000, "{c}");
+        if c["config"] == "system" {
+            assert_eq!(c["ratio"].as_f64().unwrap(), 1.0);
+        }
+    }
+    let geo = json["geomean"].as_array().unwrap();
+    assert_eq!(geo.len(), backends().len());
+    assert!(
+        geo.iter()
+            .all(|g| g["workloads"] == 2 && g["time_ratio"].is_f64())
+    );
+    assert!(json["failures"].as_array().unwrap().is_empty());
+
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    assert!(!html.contains("chart not drawn"));
+    for w in ["binary_trees", "strings"] {
+        assert!(html.contains(w));
+    }
+    // Self-contained: no external scripts, styles or images.
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+}
+
+#[test]
+fn bench_json_goes_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scale=0.02",
+        "--runs=1",
+        "--no-peers",
+        "--backends=system,slab",
+        "--workloads=strings",
+        "--json",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    assert_eq!(json["results"].as_array().unwrap().len(), 2);
+    assert!(text(&out.stderr).contains("| workload |"));
+}
+
+#[test]
+fn bench_reports_a_workload_that_does_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("bench");
+    std::fs::create_dir(&bench).unwrap();
+    std::fs::write(
+        bench.join("good.lua"),
+        "local t = {} for i = 1, 100 do t[i] = {i} end print('ok')\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bench.join("bad.lua"),
+        "error('checksum mismatch: 41 ~= 42')\n",
+    )
+    .unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--runs",
+        "2",
+        "--no-peers",
+        "--backends",
+        "system",
+        "--bench-dir",
+        bench.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(all.contains("FAILED"), "{all}");
+    assert!(all.contains("checksum mismatch"), "{all}");
+    assert!(all.contains("bad on system"), "{all}");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    let failures = json["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "one failure, no second run of it");
+    assert_eq!(failures[0]["status"], "exit status 1");
+    let good = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["workload"] == "good")
+        .unwrap();
+    assert_eq!(good["ok"], true);
+    assert_eq!(good["wall_s"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bench_rejects_bad_options() {
+    for args in [
+        &["bench", "--backends", "nope"][..],
+        &["bench", "--workloads", "nope", "--no-peers"],
+        &["bench", "--runs", "0"],
+        &["bench", "--scale", "-1"],
+        &["bench", "--frobnicate"],
+    ] {
+        let out = run(lmem().args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).starts_with("lmem: "), "{args:?}");
+    }
+}
+
+#[test]
+fn trace_record_info_replay_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strings.lmemtrace");
+    let script = root().join("lua/bench/strings.lua");
+    let out = run(lmem().args([
+        "trace",
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--backend",
+        "slab",
+        script.to_str().unwrap(),
+        "0.02",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("strings"),
+        "the script's own output"
+    );
+    assert!(
+        text(&out.stderr).contains("recorded"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let trace = lmem::trace::Trace::read(std::fs::File::open(&file).unwrap()).unwrap();
+    let s = trace.summary();
+    assert!(s.allocations > 1000);
+    assert_eq!(s.live_blocks_at_end, 0, "lua_close frees everything");
+    assert!(trace.header().label.contains("backend slab"));
+
+    let out = run(lmem().args(["trace", "info", file.to_str().unwrap()]));
+    assert!(out.status.success());
+    let info = text(&out.stdout);
+    assert!(
+        info.contains(&format!("events      {}", trace.len())),
+        "{info}"
+    );
+    assert!(info.contains("lua         5."), "{info}");
+
+    let out = run(lmem().args([
+        "trace",
+        "replay",
+        file.to_str().unwrap(),
+        "--backend",
+        "system",
+        "--backend",
+        "slab",
+        "--runs",
+        "2",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json["backends"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!(r["ops"].as_u64().unwrap(), trace.len() as u64);
+        assert_eq!(r["peak_bytes"].as_u64().unwrap(), s.peak_live_bytes);
+        assert_eq!(r["failures"], 0);
+        assert_eq!(r["ns_per_op"].as_array().unwrap().len(), 2);
+    }
+
+    // The table form names every backend and the mix.
+    let out = run(lmem().args(["trace", "replay", file.to_str().unwrap(), "--runs", "1"]));
+    assert!(out.status.success());
+    let table = text(&out.stdout);
+    for b in backends() {
+        assert!(table.contains(b), "{table}");
+    }
+    assert!(
+        table.contains("mix:") && table.contains("string"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_or_truncated_trace_files_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.lmemtrace");
+    std::fs::write(&junk, b"not a trace at all").unwrap();
+    let fixture = std::fs::read(root().join("tests/fixtures/objects.lmemtrace")).unwrap();
+    let cut = dir.path().join("cut.lmemtrace");
+    std::fs::write(&cut, &fixture[..fixture.len() / 2]).unwrap();
+    let missing = dir.path().join("missing.lmemtrace");
+    for (file, what) in [
+        (&junk, "bad trace file"),
+        (&cut, "truncated"),
+        (&missing, "cannot open trace file"),
+    ] {
+        for cmd in ["info", "replay"] {
+            let out = run(lmem().args(["trace", cmd, file.to_str().unwrap()]));
+            let err = text(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{cmd} {}: {err}",
+                file.display()
+            );
+            assert!(err.contains(what), "{err}");
+            assert!(
+                err.contains(file.to_str().unwrap()),
+                "names the file: {err}"
+            );
+            assert!(out.stdout.is_empty());
+        }
+    }
+    let out = run(lmem().args(["trace", "replay"]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(lmem().args(["trace", "record", "x.lua"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("-o FILE"));
+}
+
+#[test]
+fn backends_lists_compiled_backends_and_peers() {
+    let out = run(lmem().arg("backends"));
+    assert!(out.status.success());
+    let s = text(&out.stdout);
+    assert!(s.starts_with("compiled backends:"), "{s}");
+    for b in backends() {
+        assert!(s.lines().any(|l| l.trim() == b), "{s}");
+    }
+    for p in ["preload:mimalloc", "preload:jemalloc", "preload:tcmalloc"] {
+        assert!(s.contains(p), "{s}");
+    }
+}
+
+#[test]
+fn unknown_command_and_help() {
+    let out = run(lmem().arg("frob"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown command 'frob'"));
+    let out = run(lmem().arg("--help"));
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("bench"));
+}
+
+#[test]
+fn lmem_lua_is_the_interpreter() {
+    let out = run(lmem().args([
+        "lua",
+        "--backend",
+        "slab",
+        "-e",
+        "print(1 + 1, arg[0] ~= nil)",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "2\ttrue\n");
+    let out = run(lmem().args(["lua", "-e", "error('boom')"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("boom"));
+}
+
+#[test]
+fn lmem_lua_stats_json_and_trace_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("s.json");
+    let trace = dir.path().join("t.lmemtrace");
+    let out = Command::new(env!("CARGO_BIN_EXE_lmem-lua"))
+        .args(["--backend", "bump", "--stats-json"])
+        .arg(&stats)
+        .arg("--trace")
+        .arg(&trace)
+        .args(["-e", "local t = {} for i = 1, 1000 do t[i] = {i} end"])
+        .env_remove("LMEM_STATS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(json["backend"], "bump");
+    assert_eq!(json["live"], 0);
+    assert!(json["peak"].as_u64().unwrap() > 1000 * 16);
+    assert!(json["by_tag"]["table"]["count"].as_u64().unwrap() >= 1000);
+    let t = lmem::trace::Trace::read(std::fs::File::open(&trace).unwrap()).unwrap();
+    let s = t.summary();
+    assert_eq!(s.allocations, json["allocations"].as_u64().unwrap());
+    assert_eq!(s.peak_live_bytes, json["peak"].as_u64().unwrap());
+
+    // The environment does the same; an unwritable trace file is an option error (exit 2).
+    let out = Command::new(env!("CARGO_BIN_EXE_lmem-lua"))
+        .env("LMEM_TRACE", dir.path().join("no/such/dir/t.lmemtrace"))
+        .args(["-e", "x = 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot create trace file"));
+}
