@@ -2,12 +2,13 @@
 //! built from the [`MemOptions`], and handles on the parts of the chain the host talks to later
 //! (the hot-swap backend, the checker).
 //!
-//! Why a chain of boxed backends: the options add or leave out layers (fault injection, checker)
-//! at run time, but the `lua_Alloc` adapter needs one concrete type. Every layer is a
-//! `Box<dyn Backend>`; the layers the host must reach after the state is made (the [`Swap`] for
-//! `lmem.swap`, the [`Checker`] for the leak report) sit in an `Rc<RefCell<_>>` shared between the
-//! chain and this struct. They are only borrowed from outside the chain while Lua is not inside
-//! its allocation function, so the borrows never overlap.
+//! Why a chain of boxed backends: the options add or leave out layers (fault injection, checker,
+//! trace) at run time, but the `lua_Alloc` adapter needs one concrete type. Every layer is a
+//! `Box<dyn Backend>`. The layers the host must reach after the state is made sit where the chain
+//! can call them without a detour: the [`Swap`] (for `lmem.swap`) in its own box at the bottom,
+//! reached by its address; the [`Checker`] (for the leak report) and the trace recorder in an
+//! `Rc<RefCell<_>>` shared between the chain and this struct. The host touches them only while
+//! Lua is not inside its allocation function, so the accesses never overlap a call.
 //!
 //! The chain, top to bottom: `Heap` (accounting, limit) → trace recorder (`--trace`) → checker
 //! (`--check`) → fault injection (`--fail-at`) → `Swap` (with the `--swap` schedule) → the
@@ -191,7 +192,8 @@ fn swap_target(name: &str) -> Option<Box<dyn Backend>> {
 /// The memory of one state: the allocator and handles on the swap and the checker.
 pub struct Memory {
     alloc: Box<HostAllocator>,
-    swap: Rc<RefCell<Swap>>,
+    /// The [`Swap`] at the bottom of the chain, owned by the chain (see [`Memory::swap`]).
+    swap: NonNull<Swap>,
     checker: Option<Rc<RefCell<Checker<Chain>>>>,
     log: Rc<RefCell<Vec<String>>>,
     limit: Cell<Option<usize>>,
@@ -222,8 +224,12 @@ impl Memory {
                 step.backend, step.after
             ));
         }
-        let swap = Rc::new(RefCell::new(swap));
-        let mut chain: Chain = Box::new(Shared(swap.clone()));
+        // The swap sits in the chain directly (no shared cell on the hot path); the host keeps
+        // its address, which the box keeps stable, and uses it only while Lua is outside the
+        // allocation function.
+        let mut swap = Box::new(swap);
+        let swap_ptr = NonNull::from(&mut *swap);
+        let mut chain: Chain = swap;
         if let Some(n) = o.fail_at {
             chain = Box::new(FaultInjection::fail_at(chain, n));
         }
@@ -255,7 +261,7 @@ impl Memory {
         heap.set_limit(o.limit);
         Ok(Memory {
             alloc: LuaAllocator::new(heap),
-            swap,
+            swap: swap_ptr,
             checker,
             log,
             limit: Cell::new(o.limit),
@@ -291,9 +297,21 @@ impl Memory {
     ///
     /// As [`Memory::stats`].
     pub unsafe fn backend_name(&self) -> String {
-        self.swap
-            .try_borrow()
-            .map_or_else(|_| "?".to_owned(), |s| s.current_name().to_owned())
+        // SAFETY: as ours.
+        unsafe { self.swap() }.current_name().to_owned()
+    }
+
+    /// The swap layer.
+    ///
+    /// # Safety
+    ///
+    /// As [`Memory::stats`], and the reference is dropped before Lua allocates again.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn swap(&self) -> &mut Swap {
+        // SAFETY: the swap lives in its own box inside the chain, which `self.alloc` owns for as
+        // long as `self` lives; Lua is not inside the allocation function (caller), so nothing
+        // else reaches the swap while this reference lives.
+        unsafe { &mut *self.swap.as_ptr() }
     }
 
     /// Switches new allocations to backend `name` now.
@@ -308,10 +326,8 @@ impl Memory {
                 backend_names().join(", ")
             )
         })?;
-        let mut swap = self
-            .swap
-            .try_borrow_mut()
-            .map_err(|_| "allocator busy".to_owned())?;
+        // SAFETY: as ours.
+        let swap = unsafe { self.swap() };
         let from = swap.current_name().to_owned();
         let r = swap.swap_to(b).map_err(|e| e.to_string());
         let line = match &r {
@@ -328,7 +344,8 @@ impl Memory {
     ///
     /// As [`Memory::stats`].
     pub unsafe fn swaps(&self) -> u64 {
-        self.swap.try_borrow().map_or(0, |s| s.swaps())
+        // SAFETY: as ours.
+        unsafe { self.swap() }.swaps()
     }
 
     /// The byte limit in force.
@@ -436,7 +453,8 @@ impl Memory {
         // SAFETY: as ours.
         let (stats, now) = unsafe { (self.stats(), self.backend_name()) };
         let mut out = String::new();
-        let swaps = self.swap.try_borrow().map_or(0, |s| s.swaps());
+        // SAFETY: as ours.
+        let swaps = unsafe { self.swaps() };
         let _ = writeln!(
             out,
             "lmem: backend {now} (started on {}, {swaps} swaps)",
