@@ -21,5 +21,5 @@ pub use lmem_backend::{
     ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag, rng::Rng,
 };
 pub use stats::{Accounting, Basic, Detailed, HISTOGRAM_BUCKETS, Histogram, Stats, TagStats};
-pub use swap::{Swap, SwapError};
+pub use swap::{Swap, SwapError, tells_ownership, with_exact_ownership};
 pub use wrap::{Checker, FaultInjection, FaultPlan, Monitor, Registry, Tracking};

@@ -5,6 +5,7 @@
 //! retired backend is dropped when its last live byte is freed. A swap that could misroute a
 //! block (two members that cannot tell their blocks apart) is refused, never guessed.
 
+use crate::wrap::Registry;
 use lmem_backend::{Backend, BackendStats, Ownership, Tag};
 use std::fmt;
 use std::ptr::NonNull;
@@ -39,9 +40,20 @@ impl std::error::Error for SwapError {}
 
 /// Whether a backend answers `owns` exactly: it says `Foreign` for memory it cannot hold (a
 /// stack address). Backends either always answer `Unknown` (malloc-like) or answer exactly.
-fn tells_ownership(b: &dyn Backend) -> bool {
+pub fn tells_ownership(b: &dyn Backend) -> bool {
     let probe = 0u128;
     b.owns(NonNull::from(&probe).cast()) == Ownership::Foreign
+}
+
+/// `b` ready to be swapped to: as it is when it tells its own blocks, otherwise wrapped in a
+/// [`Registry`] so that it does. With every swap target made so, a chain holds at most one
+/// blind member (the first backend) and no swap is refused.
+pub fn with_exact_ownership(b: Box<dyn Backend>) -> Box<dyn Backend> {
+    if tells_ownership(&*b) {
+        b
+    } else {
+        Box::new(Registry::new(b))
+    }
 }
 
 struct Member {

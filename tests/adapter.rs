@@ -217,3 +217,24 @@ fn scheduled_swaps_happen_after_n_allocations() {
     // SAFETY: as above.
     assert!(unsafe { a.heap() }.backend().retired_names().is_empty());
 }
+
+#[test]
+fn swap_targets_made_exact_are_never_refused() {
+    assert!(!lmem::tells_ownership(&System::new()));
+    assert!(lmem::tells_ownership(&*lmem::with_exact_ownership(
+        Box::new(System::new())
+    )));
+    let mut s = Swap::new(Box::new(System::new()));
+    let mut live = Vec::new();
+    for round in 0..4 {
+        live.push((s.allocate(64, Tag::Other).unwrap(), 64));
+        s.swap_to(lmem::with_exact_ownership(Box::new(System::new())))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    assert_eq!(s.retired_names().len(), 4);
+    for (p, n) in live {
+        // SAFETY: live blocks with their sizes, each routed to the member that made it.
+        unsafe { s.deallocate(p, n) };
+    }
+    assert!(s.retired_names().is_empty());
+}

@@ -18,7 +18,7 @@
 use crate::options::{MemOptions, OptionError};
 use lmem::trace::{Header, Recorder};
 use lmem::{Backend, BackendStats, Checker, FaultInjection, Heap, LuaAllocator, Ownership, Stats};
-use lmem::{Registry, Swap, Tag};
+use lmem::{Swap, Tag};
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::fmt::Write as _;
@@ -171,22 +171,9 @@ unsafe impl Backend for TraceLayer {
     }
 }
 
-/// Whether `b` answers `owns` exactly (says `Foreign` for memory it cannot hold).
-fn tells_ownership(b: &dyn Backend) -> bool {
-    let probe = 0u128;
-    b.owns(NonNull::from(&probe).cast()) == Ownership::Foreign
-}
-
-/// A backend to swap *to*: wrapped in a [`Registry`] when it cannot tell its own blocks
-/// (`system`, `jemalloc`), so that the swap chain has at most one such member (the first
-/// backend) and every swap is accepted.
+/// A backend to swap *to*, made to tell its own blocks (see [`lmem::with_exact_ownership`]).
 fn swap_target(name: &str) -> Option<Box<dyn Backend>> {
-    let b = lmem::backends::by_name(name)?;
-    Some(if tells_ownership(&*b) {
-        b
-    } else {
-        Box::new(Registry::new(b))
-    })
+    lmem::backends::by_name(name).map(lmem::with_exact_ownership)
 }
 
 /// The memory of one state: the allocator and handles on the swap and the checker.

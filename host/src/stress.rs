@@ -9,12 +9,11 @@
 
 use crate::ffi;
 use lmem::backends::{self, by_name};
-use lmem::{Backend, Checker, FaultInjection, FaultPlan, Heap, LuaAllocator, Ownership, Registry};
+use lmem::{Checker, FaultInjection, FaultPlan, Heap, LuaAllocator};
 use lmem::{Rng, Swap};
 use std::ffi::{CStr, CString, c_int};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -165,15 +164,6 @@ struct StateResult {
     violation: Option<String>,
 }
 
-/// A backend to swap to: wrapped in a [`Registry`] when it cannot tell its own blocks, so the
-/// chain never holds two blind members.
-fn swap_target(name: &str) -> Option<Box<dyn Backend>> {
-    let b = by_name(name)?;
-    let probe = 0u128;
-    let exact = b.owns(NonNull::from(&probe).cast()) == Ownership::Foreign;
-    Some(if exact { b } else { Box::new(Registry::new(b)) })
-}
-
 type StressHeap = Heap<Checker<FaultInjection<Swap>>>;
 
 /// The script run in protected mode: open the libraries, silence `print`, set `arg`, run.
@@ -226,7 +216,7 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
     for _ in 0..rng.below(o.max_swaps as usize + 1) {
         let to = &o.backends[rng.below(o.backends.len())];
         let at = rng.below(20_000) as u64;
-        if let Some(b) = swap_target(to) {
+        if let Some(b) = by_name(to).map(lmem::with_exact_ownership) {
             // A refusal here would be a bug in swap_target; it is reported below.
             if let Err(e) = swap.schedule(at, b) {
                 return violation(format!("{backend}: swap to {to} refused: {e}"));
