@@ -750,7 +750,8 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
             }
             limit
         } else {
-            (*size * 2).max(MIN_VECTOR)
+            // Lua's limits are always far above MIN_VECTOR; a small one still bounds the vector.
+            (*size * 2).max(MIN_VECTOR).min(limit)
         };
         debug_assert!(nelems < new_size && new_size <= limit);
         // SAFETY: the caller's contract covers `v` and `*size`.

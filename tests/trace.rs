@@ -167,10 +167,16 @@ fn replay_frees_what_the_trace_leaves_live_and_survives_failures() {
     let rec = Recorder::new(System::new(), Vec::new(), &Header::default());
     let mut heap = Heap::new(rec);
     let a = heap.try_malloc(1000, Tag::Table).unwrap();
-    let _b = heap.try_malloc(5000, Tag::String).unwrap();
+    let b = heap.try_malloc(5000, Tag::String).unwrap();
     // SAFETY: `a` is live with 1000 bytes.
-    let _a = unsafe { heap.try_realloc(a, 1000, 3000) }.unwrap();
-    let (_, written) = heap.into_backend().finish_into_parts();
+    let a = unsafe { heap.try_realloc(a, 1000, 3000) }.unwrap();
+    let (mut system, written) = heap.into_backend().finish_into_parts();
+    // The recording is finished; give the blocks back to the backend that made them.
+    // SAFETY: live blocks of `system` with their sizes, freed once.
+    unsafe {
+        system.deallocate(std::ptr::NonNull::new(a).unwrap(), 3000);
+        system.deallocate(std::ptr::NonNull::new(b).unwrap(), 5000);
+    }
     let trace = Trace::from_bytes(&written.unwrap().0).unwrap();
     assert_eq!(trace.summary().live_blocks_at_end, 2);
 

@@ -1,0 +1,1402 @@
+//! Fuzzing on stable: deterministic, proptest-driven hostile input for the core heap, every
+//! backend compiled in, the `Checker` and the trace parser. It runs in `cargo test`; raise
+//! `PROPTEST_CASES` to search longer (`PROPTEST_CASES=2000 cargo test --test fuzz`).
+//!
+//! - `heap_ops_*`: arbitrary operation sequences (sizes from 0 to `usize::MAX`, vectors whose
+//!   `n · size` overflows, limits, fault plans, an emergency hook that frees a reserve block, a
+//!   GC-step hook) through `Heap<FaultInjection<Checker<B>>>` (strict) and, so that absurd sizes
+//!   reach the backend itself, through `Heap<FaultInjection<B>>`. Checked after every step: no
+//!   panic, the pointer is 16-aligned and keeps its contents, the live bytes equal a model's,
+//!   failures are counted exactly, errors are the ones Lua would give, the limit holds, shrinks
+//!   and frees never fail; at the end 0 live bytes and a clean checker.
+//! - `checker_reports_*`: deliberately wrong `osize`, double frees, foreign and interior
+//!   pointers and overruns handed to a `Checker::new`: each is one exact complaint, nothing
+//!   crashes, nothing leaks.
+//! - `mutated_traces_*`: recorded traces mutated structurally (insertions, deletions,
+//!   duplications, splices, truncations, end markers re-counted) through both parser entry points.
+
+use lmem::backends::{self, Visit};
+use lmem::trace::{Header, Recorder, Trace, TraceError, replay};
+use lmem::wrap::{Complaint, GUARD};
+use lmem::{
+    ALIGN, Backend, Checker, Collect, DebtConvention, FaultInjection, FaultPlan, Heap, MAX_SIZE,
+    MIN_VECTOR, MemError, Tag,
+};
+use lmem_backend::conformance::{fill, verify};
+use proptest::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read};
+use std::ptr::{self, NonNull};
+use std::rc::Rc;
+
+/// The case count: `PROPTEST_CASES` when set, else `default` (chosen so that the whole file runs
+/// in well under a minute in a debug build).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes and operations.
+
+/// Sizes no backend can serve, around every edge the code tests: `usize::MAX`, `isize::MAX`,
+/// `MAX_SIZE ± 1`, the checker's `MAX_SIZE - GUARD`, and sizes beyond any address space.
+const ABSURD: [usize; 14] = [
+    usize::MAX,
+    usize::MAX - 1,
+    usize::MAX - 15,
+    usize::MAX / 2 + 7,
+    isize::MAX as usize,
+    isize::MAX as usize + 1,
+    MAX_SIZE,
+    MAX_SIZE + 1,
+    MAX_SIZE - 1,
+    MAX_SIZE - GUARD,
+    MAX_SIZE - GUARD + 1,
+    1 << 62,
+    1 << 56,
+    1 << 48,
+];
+
+/// Smallest size counted as absurd: nothing at or above it can be served on this machine, and
+/// nothing below it is absurd (the strategies never make sizes between 2^20 and 2^48).
+const ABSURD_FLOOR: usize = 1 << 40;
+
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        8 => 1usize..=64,
+        3 => 65usize..=1024,
+        2 => 1025usize..=70_000,
+        1 => Just(0usize),
+        2 => prop::sample::select(ABSURD.to_vec()),
+    ]
+}
+
+/// Element counts for vectors: small ones, and ones whose product with any element size
+/// overflows or passes `MAX_SIZE`.
+fn count() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        8 => 0usize..=300,
+        1 => 301usize..=9000,
+        2 => prop::sample::select(vec![
+            usize::MAX,
+            usize::MAX / 2,
+            usize::MAX / 4 + 1,
+            usize::MAX / 8 + 1,
+            usize::MAX / 24 + 1,
+            MAX_SIZE / 8,
+            MAX_SIZE / 8 + 1,
+            MAX_SIZE / 24 + 1,
+            MAX_SIZE / 4 + 1,
+            isize::MAX as usize,
+            1 << 61,
+            1 << 49,
+        ]),
+    ]
+}
+
+/// An index into a list of `len > 0` items, from any number.
+fn pick(i: &usize, len: usize) -> usize {
+    *i % len
+}
+
+fn tag() -> impl Strategy<Value = Tag> {
+    prop::sample::select(Tag::ALL.to_vec())
+}
+
+/// Element types of vectors (all at most 16-aligned, as the heap requires).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elem {
+    U8,
+    U32,
+    U64,
+    Wide,
+}
+
+/// A 24-byte element: `n · 24` overflows at other `n` than the powers of two do.
+type Wide = [u64; 3];
+
+impl Elem {
+    fn size(self) -> usize {
+        match self {
+            Elem::U8 => 1,
+            Elem::U32 => 4,
+            Elem::U64 => 8,
+            Elem::Wide => size_of::<Wide>(),
+        }
+    }
+}
+
+/// Runs `$body` with `$t` bound to the element type of `$elem`.
+macro_rules! with_elem {
+    ($elem:expr, $t:ident => $body:expr) => {
+        match $elem {
+            Elem::U8 => {
+                type $t = u8;
+                $body
+            }
+            Elem::U32 => {
+                type $t = u32;
+                $body
+            }
+            Elem::U64 => {
+                type $t = u64;
+                $body
+            }
+            Elem::Wide => {
+                type $t = Wide;
+                $body
+            }
+        }
+    };
+}
+
+fn elem() -> impl Strategy<Value = Elem> {
+    prop::sample::select(vec![Elem::U8, Elem::U32, Elem::U64, Elem::Wide])
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// `try_malloc(size, tag)`.
+    Malloc(usize, Tag),
+    /// `lua_alloc(NULL, type, nsize)`: the type may be any number.
+    LuaNew(usize, usize),
+    /// `try_realloc(block, osize, nsize)`; `nsize == 0` frees.
+    Realloc(usize, usize),
+    /// `lua_alloc(block, osize, nsize)`.
+    LuaRealloc(usize, usize),
+    /// `free`/`free_array`.
+    Free(usize),
+    /// `try_new_vector::<elem>(n)`.
+    NewVector(Elem, usize, Tag),
+    /// `try_realloc_vector` to `n` elements (a plain block is a vector of bytes).
+    ReallocVector(usize, usize),
+    /// `try_grow_vector` with the vector full (or one short of it) and this limit; grows a new
+    /// vector from null when the block picked is not a vector.
+    GrowVector(usize, Elem, usize, bool),
+    /// `try_shrink_vector` to `k/16` of the capacity.
+    ShrinkVector(usize, u8),
+    /// `set_limit`.
+    Limit(Option<usize>),
+    /// A new fault plan.
+    Plan(FaultPlan),
+    /// Sets aside a block that the emergency hook frees.
+    Reserve(usize),
+    /// `set_gc_threshold`.
+    GcThreshold(usize),
+}
+
+fn plan() -> impl Strategy<Value = FaultPlan> {
+    prop_oneof![
+        3 => Just(FaultPlan::Never),
+        1 => (1u64..40).prop_map(FaultPlan::At),
+        1 => (1u64..200).prop_map(FaultPlan::From),
+        1 => (0usize..200_000).prop_map(FaultPlan::Above),
+        1 => (0.0f64..0.6, any::<u64>()).prop_map(|(p, seed)| FaultPlan::Random { p, seed }),
+    ]
+}
+
+fn limit() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(0)),
+        3 => (1usize..400_000).prop_map(Some),
+        1 => prop::sample::select(vec![Some(usize::MAX), Some(usize::MAX - 1), Some(MAX_SIZE)]),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let vlimit = prop_oneof![
+        5 => 0usize..=600,
+        1 => prop::sample::select(vec![usize::MAX, MAX_SIZE, isize::MAX as usize, 1 << 40]),
+    ];
+    prop_oneof![
+        10 => (size(), tag()).prop_map(|(s, t)| Op::Malloc(s, t)),
+        3 => (prop_oneof![0usize..=12, Just(usize::MAX)], size())
+            .prop_map(|(t, s)| Op::LuaNew(t, s)),
+        6 => (any::<usize>(), size()).prop_map(|(i, s)| Op::Realloc(i, s)),
+        2 => (any::<usize>(), size()).prop_map(|(i, s)| Op::LuaRealloc(i, s)),
+        8 => any::<usize>().prop_map(Op::Free),
+        3 => (elem(), count(), tag()).prop_map(|(e, n, t)| Op::NewVector(e, n, t)),
+        3 => (any::<usize>(), count()).prop_map(|(i, n)| Op::ReallocVector(i, n)),
+        4 => (any::<usize>(), elem(), vlimit, any::<bool>())
+            .prop_map(|(i, e, l, full)| Op::GrowVector(i, e, l, full)),
+        2 => (any::<usize>(), 0u8..16).prop_map(|(i, k)| Op::ShrinkVector(i, k)),
+        1 => limit().prop_map(Op::Limit),
+        1 => plan().prop_map(Op::Plan),
+        1 => (1usize..100_000).prop_map(Op::Reserve),
+        1 => (0usize..100_000).prop_map(Op::GcThreshold),
+    ]
+}
+
+/// What a case sets up besides its operations.
+#[derive(Clone, Debug)]
+struct Setup {
+    convention: DebtConvention,
+    gc_hook: bool,
+    emergency_hook: bool,
+    static_type: bool,
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(c, g, e, s)| Setup {
+        convention: if c {
+            DebtConvention::Lua55
+        } else {
+            DebtConvention::Lua54
+        },
+        gc_hook: g,
+        emergency_hook: e,
+        static_type: s,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model run.
+
+/// A live block as the test sees it.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    p: NonNull<u8>,
+    /// Bytes (for a vector: capacity · element size).
+    size: usize,
+    /// `Some` for vectors made by the vector functions.
+    elem: Option<Elem>,
+    /// Seed of the pattern its bytes hold.
+    seed: u64,
+}
+
+impl Block {
+    fn cap(&self) -> usize {
+        self.size / self.elem.map_or(1, Elem::size)
+    }
+}
+
+/// The reserve block the emergency hook frees, shared between the hook and the test.
+type Reserve = Rc<RefCell<Option<(usize, usize)>>>;
+
+/// Drives one heap through `ops` and checks it against a model after every step.
+struct Run<'h, B: Backend> {
+    heap: &'h mut Heap<FaultInjection<B>>,
+    live: Vec<Block>,
+    reserve: Reserve,
+    seed: u64,
+    /// Whether shrinks may fail (only when the fault plan fails shrinks too).
+    shrinks_may_fail: bool,
+    /// Whether a backend may refuse ordinary sizes (never, unless a plan says so).
+    plan_active: bool,
+    /// Whether a GC-step hook is installed (then no step is ever left due).
+    gc_hook: bool,
+}
+
+impl<B: Backend> Run<'_, B> {
+    fn model_live(&self) -> usize {
+        let reserve = self.reserve.borrow().map_or(0, |(_, s)| s);
+        self.live.iter().map(|b| b.size).sum::<usize>() + reserve
+    }
+
+    fn new_seed(&mut self) -> u64 {
+        self.seed += 1;
+        self.seed
+    }
+
+    /// Checks a fresh or moved block and writes its pattern.
+    fn adopt(&mut self, p: *mut u8, size: usize, elem: Option<Elem>, keep: Option<(u64, usize)>) {
+        let p = NonNull::new(p).expect("a successful request of > 0 bytes is not null");
+        assert_eq!(
+            p.as_ptr() as usize % ALIGN,
+            0,
+            "block {p:p} is not 16-aligned"
+        );
+        if let Some((seed, prefix)) = keep {
+            // SAFETY: the block has at least `size >= prefix` bytes, the first `prefix` kept.
+            unsafe { verify(p, prefix, seed, "a resize keeps the prefix") };
+        }
+        let seed = self.new_seed();
+        // SAFETY: `p` has `size` writable bytes (a successful request for `size`).
+        unsafe { fill(p, size, seed) };
+        self.live.push(Block {
+            p,
+            size,
+            elem,
+            seed,
+        });
+    }
+
+    /// Takes the block `i` picks out of the live list, its contents verified.
+    fn take(&mut self, i: &usize) -> Option<Block> {
+        if self.live.is_empty() {
+            return None;
+        }
+        let b = self.live.swap_remove(pick(i, self.live.len()));
+        // SAFETY: `b.p` is live with `b.size` bytes holding the pattern of `b.seed`.
+        unsafe { verify(b.p, b.size, b.seed, "a live block keeps its contents") };
+        Some(b)
+    }
+
+    /// Checks a failed request: the heap is as it was, the failure counted when it reached the
+    /// allocator, and the error is the one Lua would raise.
+    fn failed(&self, e: &MemError, before: &Snapshot, requested: usize, extra: usize) {
+        // The live bytes are checked against the model after the step (an emergency hook may
+        // have freed its reserve meanwhile).
+        let after = Snapshot::of(self.heap);
+        match e {
+            MemError::OutOfMemory { requested: r } => {
+                assert_eq!(*r, requested);
+                assert_eq!(after.failures, before.failures + 1);
+                assert!(
+                    self.plan_active || requested >= ABSURD_FLOOR,
+                    "{}: spurious out of memory for {requested} B",
+                    self.heap.backend().name()
+                );
+                assert_eq!(e.to_string(), "not enough memory");
+            }
+            MemError::LimitExceeded {
+                requested: r,
+                live,
+                limit,
+            } => {
+                assert_eq!((*r, *live), (requested, after.live));
+                assert_eq!(Some(*limit), before.limit);
+                assert!(
+                    live.checked_add(extra).is_none_or(|x| x > *limit),
+                    "limit error for {extra} more B with {live} of {limit} live"
+                );
+                assert_eq!(after.failures, before.failures + 1);
+                assert_eq!(e.to_string(), "not enough memory");
+            }
+            MemError::BlockTooBig { .. } | MemError::TooMany { .. } => {
+                assert_eq!(after.failures, before.failures, "{e} never asks a backend");
+            }
+        }
+    }
+
+    fn step(&mut self, op: &Op) {
+        let before = Snapshot::of(self.heap);
+        let reserve_before = self.reserve.borrow().is_some();
+        match *op {
+            Op::Malloc(size, tag) => match self.heap.try_malloc(size, tag) {
+                Ok(p) if size == 0 => assert!(p.is_null(), "malloc(0) is null"),
+                Ok(p) => self.adopt(p, size, None, None),
+                Err(e) => self.failed(&e, &before, size, size),
+            },
+            Op::LuaNew(ty, size) => {
+                // SAFETY: a null block: `ty` is read as the type of a new object.
+                let p = unsafe { self.heap.lua_alloc(ptr::null_mut(), ty, size) };
+                if !p.is_null() {
+                    assert_ne!(size, 0);
+                    self.adopt(p, size, None, None);
+                } else if size > 0 {
+                    assert_eq!(Snapshot::of(self.heap).failures, before.failures + 1);
+                }
+            }
+            Op::Realloc(ref i, nsize) | Op::LuaRealloc(ref i, nsize) => {
+                let Some(b) = self.take(i) else { return };
+                let lua = matches!(op, Op::LuaRealloc(..));
+                let r = if lua {
+                    // SAFETY: `b.p` is live with `b.size` bytes; on success it is replaced.
+                    let q = unsafe { self.heap.lua_alloc(b.p.as_ptr(), b.size, nsize) };
+                    if q.is_null() && nsize > 0 {
+                        Err(None)
+                    } else {
+                        Ok(q)
+                    }
+                } else {
+                    // SAFETY: as above.
+                    unsafe { self.heap.try_realloc(b.p.as_ptr(), b.size, nsize) }.map_err(Some)
+                };
+                // The result is a plain block (no longer a vector, whatever it was).
+                self.resized(b, nsize, r, &before, None);
+            }
+            Op::Free(ref i) => {
+                let Some(b) = self.take(i) else { return };
+                match b.elem {
+                    None => {
+                        // SAFETY: `b.p` is live with `b.size` bytes; not used again.
+                        unsafe { self.heap.free(b.p.as_ptr(), b.size) }
+                    }
+                    Some(e) => with_elem!(e, T => {
+                        // SAFETY: a live vector with room for exactly `cap` elements of `T`.
+                        unsafe { self.heap.free_array(b.p.as_ptr().cast::<T>(), b.cap()) }
+                    }),
+                }
+                assert_eq!(Snapshot::of(self.heap).live, before.live - b.size);
+            }
+            Op::NewVector(e, n, tag) => {
+                let r = with_elem!(e, T => self.heap.try_new_vector::<T>(n, tag).map(|p| p.cast::<u8>()));
+                match (r, n.checked_mul(e.size()).filter(|&b| b <= MAX_SIZE)) {
+                    (Ok(p), Some(0)) => assert!(p.is_null()),
+                    (Ok(p), Some(bytes)) => self.adopt(p, bytes, Some(e), None),
+                    (Err(err), None) => {
+                        assert_eq!(err, MemError::BlockTooBig { n, size: e.size() });
+                        assert_eq!(err.to_string(), "memory allocation error: block too big");
+                        self.failed(&err, &before, 0, 0);
+                    }
+                    (Err(err), Some(bytes)) => self.failed(&err, &before, bytes, bytes),
+                    (Ok(_), None) => panic!("{n} × {} B accepted", e.size()),
+                }
+            }
+            Op::ReallocVector(ref i, n) => {
+                let Some(b) = self.take(i) else { return };
+                let e = b.elem.unwrap_or(Elem::U8);
+                let r = with_elem!(e, T => {
+                    // SAFETY: a live vector with room for exactly `cap` elements of `T` (a plain
+                    // block is a vector of `size` bytes); replaced on success.
+                    unsafe { self.heap.try_realloc_vector::<T>(b.p.as_ptr().cast(), b.cap(), n) }
+                        .map(|p| p.cast::<u8>())
+                });
+                match n.checked_mul(e.size()).filter(|&x| x <= MAX_SIZE) {
+                    Some(bytes) => self.resized(b, bytes, r.map_err(Some), &before, Some(e)),
+                    None => {
+                        let err = r.expect_err("an overflowing vector size is refused");
+                        assert_eq!(err, MemError::BlockTooBig { n, size: e.size() });
+                        self.failed(&err, &before, 0, 0);
+                        self.live.push(b);
+                    }
+                }
+            }
+            Op::GrowVector(ref i, e, limit, full) => {
+                let picked = (!self.live.is_empty())
+                    .then(|| pick(i, self.live.len()))
+                    .filter(|&k| self.live[k].elem.is_some());
+                let (b, e) = match picked {
+                    Some(_) => {
+                        let b = self.take(i).expect("picked above");
+                        (Some(b), b.elem.expect("a vector"))
+                    }
+                    None => (None, e),
+                };
+                let (v, cap) = b.map_or((ptr::null_mut(), 0), |b| (b.p.as_ptr(), b.cap()));
+                let nelems = if full { cap } else { cap.saturating_sub(1) };
+                let mut size = cap;
+                let r = with_elem!(e, T => {
+                    // SAFETY: `v` is null with size 0 or a live vector with room for exactly
+                    // `cap` elements of `T`; `nelems <= cap`; replaced on success.
+                    unsafe {
+                        self.heap.try_grow_vector::<T>(v.cast(), nelems, &mut size, limit, "items")
+                    }
+                    .map(|p| p.cast::<u8>())
+                });
+                let clamp = limit.min(MAX_SIZE / e.size());
+                let expected = if nelems < cap {
+                    Ok(cap)
+                } else if cap >= clamp / 2 {
+                    if cap >= clamp { Err(clamp) } else { Ok(clamp) }
+                } else {
+                    Ok((cap * 2).max(MIN_VECTOR).min(clamp))
+                };
+                match (r, expected) {
+                    (Ok(p), Ok(new)) => {
+                        assert_eq!(size, new, "growaux's new size");
+                        if new == cap {
+                            assert_eq!(p, v, "a vector with room comes back as it was");
+                        }
+                        let keep = b.map(|b| (b.seed, b.size));
+                        self.adopt(p, new * e.size(), Some(e), keep);
+                    }
+                    (Err(err), Err(clamp)) => {
+                        assert_eq!(
+                            err,
+                            MemError::TooMany {
+                                what: "items",
+                                limit: clamp
+                            }
+                        );
+                        assert_eq!(
+                            err.to_string(),
+                            format!("too many items (limit is {clamp})")
+                        );
+                        assert_eq!(size, cap);
+                        self.failed(&err, &before, 0, 0);
+                        self.live.extend(b);
+                    }
+                    (Err(err), Ok(new)) => {
+                        assert_eq!(size, cap, "the size changes only on success");
+                        let bytes = new * e.size();
+                        self.failed(&err, &before, bytes, bytes - cap * e.size());
+                        self.live.extend(b);
+                    }
+                    (Ok(_), Err(clamp)) => panic!("grew past the limit {clamp}"),
+                }
+            }
+            Op::ShrinkVector(ref i, k) => {
+                let Some(b) = self.take(i) else { return };
+                let e = b.elem.unwrap_or(Elem::U8);
+                let cap = b.cap();
+                let final_n = cap * k as usize / 16;
+                let mut size = cap;
+                let r = with_elem!(e, T => {
+                    // SAFETY: a live vector with room for `cap` elements; `final_n <= cap`.
+                    unsafe { self.heap.try_shrink_vector::<T>(b.p.as_ptr().cast(), &mut size, final_n) }
+                        .map(|p| p.cast::<u8>())
+                });
+                if r.is_ok() {
+                    assert_eq!(size, final_n);
+                } else {
+                    assert_eq!(size, cap);
+                }
+                self.resized(b, final_n * e.size(), r.map_err(Some), &before, Some(e));
+            }
+            Op::Limit(l) => self.heap.set_limit(l),
+            Op::Plan(p) => {
+                self.heap.backend_mut().set_plan(p);
+                self.plan_active = p != FaultPlan::Never;
+            }
+            Op::Reserve(size) => {
+                if !reserve_before {
+                    match self.heap.try_malloc(size, Tag::Other) {
+                        Ok(p) => *self.reserve.borrow_mut() = Some((p as usize, size)),
+                        Err(e) => self.failed(&e, &before, size, size),
+                    }
+                }
+            }
+            Op::GcThreshold(bytes) => self.heap.set_gc_threshold(bytes.max(1)),
+        }
+        self.check(&before, reserve_before);
+    }
+
+    /// The end of a resize of `b` to `nsize` bytes (0: a free) with result `r`.
+    fn resized(
+        &mut self,
+        b: Block,
+        nsize: usize,
+        r: Result<*mut u8, Option<MemError>>,
+        before: &Snapshot,
+        elem: Option<Elem>,
+    ) {
+        match r {
+            Ok(q) if nsize == 0 => assert!(q.is_null(), "a resize to 0 frees"),
+            Ok(q) => self.adopt(q, nsize, elem, Some((b.seed, b.size.min(nsize)))),
+            Err(e) => {
+                assert!(
+                    nsize > b.size || self.shrinks_may_fail,
+                    "{}: a shrink from {} to {nsize} failed",
+                    self.heap.backend().name(),
+                    b.size
+                );
+                if let Some(e) = e {
+                    self.failed(&e, before, nsize, nsize.saturating_sub(b.size));
+                }
+                // SAFETY: a failed resize leaves the block live and untouched.
+                unsafe { verify(b.p, b.size, b.seed, "a failed resize leaves the block") };
+                self.live.push(b);
+            }
+        }
+    }
+
+    /// The invariants after every step.
+    fn check(&self, before: &Snapshot, reserve_before: bool) {
+        let after = Snapshot::of(self.heap);
+        assert_eq!(after.live, self.model_live(), "live bytes follow the model");
+        let collected = reserve_before && self.reserve.borrow().is_none();
+        assert_eq!(
+            after.emergencies,
+            before.emergencies + collected as u64,
+            "an emergency counts exactly when the hook freed something"
+        );
+        if let Some(limit) = after.limit
+            && after.live > before.live
+        {
+            assert!(after.live <= limit, "grew to {} past {limit}", after.live);
+        }
+        if self.gc_hook {
+            assert!(!self.heap.gc_step_due(), "the GC-step hook paid its debt");
+        }
+        let s = self.heap.stats();
+        assert!(s.peak >= s.live);
+    }
+
+    /// Frees everything, as `lua_close` does.
+    fn close(&mut self) {
+        for b in std::mem::take(&mut self.live) {
+            // SAFETY: live with its size and pattern; freed once.
+            unsafe {
+                verify(b.p, b.size, b.seed, "contents at close");
+                self.heap.free(b.p.as_ptr(), b.size);
+            }
+        }
+        if let Some((p, size)) = self.reserve.borrow_mut().take() {
+            // SAFETY: the reserve block is live with `size` bytes and freed once.
+            unsafe { self.heap.free(p as *mut u8, size) };
+        }
+        assert_eq!(self.heap.total_bytes(), 0, "0 live bytes at the end");
+    }
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    live: usize,
+    failures: u64,
+    emergencies: u64,
+    limit: Option<usize>,
+}
+
+impl Snapshot {
+    fn of<B: Backend>(h: &Heap<B>) -> Snapshot {
+        let s = h.stats();
+        Snapshot {
+            live: s.live,
+            failures: s.failures,
+            emergencies: s.emergencies,
+            limit: h.limit(),
+        }
+    }
+}
+
+/// Runs `ops` on a heap over `FaultInjection<B>` set up as `setup` says, then closes it.
+fn run_ops<B: Backend>(
+    backend: B,
+    ops: &[Op],
+    setup: &Setup,
+    fail_shrinks: bool,
+) -> FaultInjection<B> {
+    let mut heap =
+        Heap::new(FaultInjection::new(backend, FaultPlan::Never).fail_shrinks(fail_shrinks));
+    heap.set_debt_convention(setup.convention);
+    let reserve: Reserve = Rc::default();
+    if setup.emergency_hook {
+        let r = reserve.clone();
+        heap.set_emergency_hook(Some(Box::new(move |h, _| {
+            let taken = r.borrow_mut().take();
+            match taken {
+                Some((p, size)) => {
+                    // SAFETY: the reserve block is live with `size` bytes; the test forgets it.
+                    unsafe { h.free(p as *mut u8, size) };
+                    Collect::Collected
+                }
+                None => Collect::CannotCollect,
+            }
+        })));
+    }
+    let steps = Rc::new(Cell::new(0u64));
+    if setup.gc_hook {
+        let n = steps.clone();
+        heap.set_gc_threshold(4096);
+        heap.set_gc_step_hook(Some(Box::new(move |h| {
+            n.set(n.get() + 1);
+            h.set_gc_threshold(1 + (n.get() as usize % 7) * 1000);
+        })));
+    }
+    let mut run = Run {
+        heap: &mut heap,
+        live: Vec::new(),
+        reserve,
+        seed: 0,
+        shrinks_may_fail: fail_shrinks,
+        plan_active: false,
+        gc_hook: setup.gc_hook,
+    };
+    for op in ops {
+        run.step(op);
+    }
+    run.close();
+    heap.into_backend()
+}
+
+/// Runs `ops` over `Checker::strict(backend)` and checks the checker is clean at the end.
+fn run_checked<B: Backend>(backend: B, ops: &[Op], setup: &Setup) {
+    let fi = run_ops(Checker::strict(backend), ops, setup, false);
+    let checker = fi.inner();
+    assert!(checker.is_clean(), "{}", checker.report());
+    assert_eq!(checker.live_bytes(), 0);
+}
+
+/// The same run at the backend's static type.
+struct Checked<'a>(&'a [Op], &'a Setup);
+
+impl Visit for Checked<'_> {
+    type Output = ();
+    fn visit<B: Backend + 'static>(self, backend: B) {
+        run_checked(backend, self.0, self.1);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(40)))]
+
+    #[test]
+    fn heap_ops_checked_on_every_backend(
+        ops in prop::collection::vec(op(), 1..160),
+        setup in setup(),
+    ) {
+        for name in backends::names() {
+            if setup.static_type {
+                backends::with_backend(name, Checked(&ops, &setup)).expect("compiled in");
+            } else {
+                run_checked(backends::by_name(name).expect("compiled in"), &ops, &setup);
+            }
+        }
+    }
+
+    #[test]
+    fn heap_ops_raw_on_every_backend(
+        ops in prop::collection::vec(op(), 1..160),
+        setup in setup(),
+        fail_shrinks in any::<bool>(),
+    ) {
+        // No checker in between: every absurd size reaches the backend itself.
+        for name in backends::names() {
+            run_ops(backends::by_name(name).expect("compiled in"), &ops, &setup, fail_shrinks);
+        }
+    }
+}
+
+/// Every absurd size through every entry point on every backend, deterministically: the exact
+/// error, the heap untouched, a live block intact.
+#[test]
+fn absurd_sizes_on_every_backend_every_entry_point() {
+    for name in backends::names() {
+        for checked in [false, true] {
+            let b = backends::by_name(name).expect("compiled in");
+            let b: Box<dyn Backend> = if checked {
+                Box::new(Checker::strict(b))
+            } else {
+                b
+            };
+            let mut h = Heap::new(b);
+            let p = h.try_malloc(100, Tag::Table).unwrap();
+            // SAFETY: `p` has 100 writable bytes.
+            unsafe { fill(NonNull::new(p).unwrap(), 100, 7) };
+            let mut failures = 0;
+            for size in ABSURD {
+                let e = h.try_malloc(size, Tag::String).unwrap_err();
+                assert_eq!(
+                    e,
+                    MemError::OutOfMemory { requested: size },
+                    "{name} {size}"
+                );
+                // SAFETY: `p` is live with 100 bytes; the failed grow leaves it so.
+                let e = unsafe { h.try_realloc(p, 100, size) }.unwrap_err();
+                assert_eq!(
+                    e,
+                    MemError::OutOfMemory { requested: size },
+                    "{name} {size}"
+                );
+                // SAFETY: as above, through the lua_Alloc contract.
+                assert!(unsafe { h.lua_alloc(p, 100, size) }.is_null());
+                // SAFETY: a new block: 5 is the type (table).
+                assert!(unsafe { h.lua_alloc(ptr::null_mut(), 5, size) }.is_null());
+                failures += 4;
+                h.set_limit(Some(1000));
+                let e = h.try_malloc(size, Tag::String).unwrap_err();
+                assert!(matches!(
+                    e,
+                    MemError::LimitExceeded {
+                        limit: 1000,
+                        live: 100,
+                        ..
+                    }
+                ));
+                h.set_limit(None);
+                failures += 1;
+                for n in [size, size / 2 + 1] {
+                    let too_big = |e: MemError, s| {
+                        let fits = n.checked_mul(s).is_some_and(|x| x <= MAX_SIZE);
+                        assert!(fits || e == MemError::BlockTooBig { n, size: s }, "{e:?}");
+                        fits as u64
+                    };
+                    failures += too_big(h.try_new_vector::<u64>(n, Tag::Other).unwrap_err(), 8);
+                    failures += too_big(h.try_new_vector::<Wide>(n, Tag::Other).unwrap_err(), 24);
+                    // SAFETY: `p` is a vector of 100 bytes; a failure leaves it so.
+                    let e = unsafe { h.try_realloc_vector::<u8>(p, 100, n) }.unwrap_err();
+                    failures += too_big(e, 1);
+                }
+                assert_eq!(h.stats().live, 100, "{name}: nothing changed");
+                assert_eq!(h.stats().failures, failures, "{name}: {size}");
+            }
+            // SAFETY: still 100 bytes of pattern 7.
+            unsafe { verify(NonNull::new(p).unwrap(), 100, 7, "after absurd requests") };
+            // SAFETY: live with 100 bytes.
+            unsafe { h.free(p, 100) };
+            assert_eq!(h.stats().live, 0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile calls to a checker.
+
+#[derive(Clone, Debug)]
+enum Hostile {
+    Alloc(usize, Tag),
+    Free(usize),
+    Resize(usize, usize),
+    /// Free with `osize` off by a nonzero amount (wrapping).
+    WrongFree(usize, usize),
+    /// Resize with `osize` off by a nonzero amount, to this size.
+    WrongResize(usize, usize, usize),
+    /// Free a block freed before (skipped if the address is live again).
+    DoubleFree(usize),
+    /// Resize a block freed before.
+    DoubleResize(usize, usize),
+    /// An address this checker never gave out: a stack buffer, another backend's block, or a
+    /// plain number; freed or resized.
+    Foreign(u8, usize, bool),
+    /// A pointer into the middle of a live block.
+    Interior(usize, usize, bool),
+    /// A byte written into the guard after a block.
+    Overrun(usize, usize),
+}
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    let small = 1usize..3000;
+    prop_oneof![
+        6 => (small.clone(), tag()).prop_map(|(s, t)| Hostile::Alloc(s, t)),
+        3 => any::<usize>().prop_map(Hostile::Free),
+        3 => (any::<usize>(), prop_oneof![4 => small.clone(), 1 => prop::sample::select(ABSURD.to_vec())])
+            .prop_map(|(i, s)| Hostile::Resize(i, s)),
+        2 => (any::<usize>(), prop_oneof![1usize..64, Just(usize::MAX), Just(1 << 40)])
+            .prop_map(|(i, d)| Hostile::WrongFree(i, d)),
+        2 => (any::<usize>(), 1usize..64, small.clone())
+            .prop_map(|(i, d, s)| Hostile::WrongResize(i, d, s)),
+        2 => any::<usize>().prop_map(Hostile::DoubleFree),
+        1 => (any::<usize>(), small.clone()).prop_map(|(i, s)| Hostile::DoubleResize(i, s)),
+        2 => (0u8..3, any::<usize>(), any::<bool>()).prop_map(|(k, a, r)| Hostile::Foreign(k, a, r)),
+        1 => (any::<usize>(), any::<usize>(), any::<bool>())
+            .prop_map(|(i, o, r)| Hostile::Interior(i, o, r)),
+        2 => (any::<usize>(), 0usize..GUARD).prop_map(|(i, at)| Hostile::Overrun(i, at)),
+    ]
+}
+
+/// A block the checker gave out, as the hostile test tracks it.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    p: NonNull<u8>,
+    size: usize,
+    /// First guard byte overwritten since the guard was last written.
+    overrun: Option<usize>,
+}
+
+/// Runs hostile calls on `Checker::new(inner)`; returns the complaints (all expected).
+fn hostile_run<B: Backend>(inner: B, calls: &[Hostile]) -> Vec<Complaint> {
+    let mut c = Checker::new(inner);
+    let mut other = backends::System::new();
+    let foreign_block = other.allocate(64, Tag::Other).unwrap();
+    let mut stack = [0u8; 64];
+    let stack_ptr = NonNull::from(&mut stack).cast::<u8>();
+    let mut live: Vec<Live> = Vec::new();
+    // The guard bytes' value, read from the first block (the checker does not export it).
+    let mut guard = 0u8;
+    let mut freed: Vec<(NonNull<u8>, usize)> = Vec::new();
+    let mut expected: Vec<Complaint> = Vec::new();
+
+    // The complaints a check of block `b` with `osize` makes (`check` in the checker).
+    fn on_check(b: &Live, osize: usize, op: &'static str, out: &mut Vec<Complaint>) {
+        let ptr = b.p.as_ptr() as usize;
+        if osize != b.size {
+            out.push(Complaint::WrongSize {
+                ptr,
+                recorded: b.size,
+                given: osize,
+                op,
+            });
+        }
+        if let Some(at) = b.overrun {
+            out.push(Complaint::GuardOverwritten {
+                ptr,
+                size: b.size,
+                at,
+            });
+        }
+    }
+
+    let is_live = |live: &[Live], p: NonNull<u8>| live.iter().any(|b| b.p == p);
+
+    for call in calls {
+        match *call {
+            Hostile::Alloc(size, tag) => {
+                let p = c.allocate(size, tag).expect("small allocations succeed");
+                assert_eq!(p.as_ptr() as usize % ALIGN, 0);
+                // SAFETY: a checker block has `GUARD` readable guard bytes after its `size`.
+                guard = unsafe { p.as_ptr().add(size).read() };
+                live.push(Live {
+                    p,
+                    size,
+                    overrun: None,
+                });
+            }
+            Hostile::Free(ref i) | Hostile::WrongFree(ref i, _) if !live.is_empty() => {
+                let b = live.swap_remove(pick(i, live.len()));
+                let osize = match *call {
+                    Hostile::WrongFree(_, d) => b.size.wrapping_add(d),
+                    _ => b.size,
+                };
+                on_check(&b, osize, "free", &mut expected);
+                // SAFETY: `b.p` is a live block of `c`; `osize` may be wrong on purpose, which
+                // the checker catches (it frees with the recorded size).
+                unsafe { c.deallocate(b.p, osize) };
+                freed.push((b.p, b.size));
+            }
+            Hostile::Resize(ref i, nsize) | Hostile::WrongResize(ref i, _, nsize)
+                if !live.is_empty() =>
+            {
+                let k = pick(i, live.len());
+                let b = live[k];
+                let osize = match *call {
+                    Hostile::WrongResize(_, d, _) => b.size.wrapping_add(d),
+                    _ => b.size,
+                };
+                on_check(&b, osize, "resize", &mut expected);
+                // SAFETY: `b.p` is a live block of `c` (the osize may be wrong on purpose).
+                match unsafe { c.resize(b.p, osize, nsize) } {
+                    Some(q) => {
+                        assert!(nsize < ABSURD_FLOOR, "resize to {nsize} succeeded");
+                        if q != b.p {
+                            freed.push((b.p, b.size));
+                        }
+                        live[k] = Live {
+                            p: q,
+                            size: nsize,
+                            overrun: None,
+                        };
+                    }
+                    None => assert!(nsize >= ABSURD_FLOOR, "resize to {nsize} failed"),
+                }
+            }
+            Hostile::DoubleFree(ref i) | Hostile::DoubleResize(ref i, _) if !freed.is_empty() => {
+                let (p, size) = freed[pick(i, freed.len())];
+                if is_live(&live, p) {
+                    continue; // the address was handed out again: not a double free now
+                }
+                let addr = p.as_ptr() as usize;
+                if let Hostile::DoubleResize(_, nsize) = *call {
+                    expected.push(Complaint::UnknownBlock {
+                        ptr: addr,
+                        op: "resize",
+                    });
+                    // SAFETY: deliberately wrong; the checker refuses it without touching `p`.
+                    assert!(unsafe { c.resize(p, size, nsize) }.is_none());
+                } else {
+                    expected.push(Complaint::UnknownBlock {
+                        ptr: addr,
+                        op: "free",
+                    });
+                    // SAFETY: deliberately wrong; refused without touching `p`.
+                    unsafe { c.deallocate(p, size) };
+                }
+            }
+            Hostile::Foreign(kind, addr, resize) => {
+                let p = match kind {
+                    0 => stack_ptr,
+                    1 => foreign_block,
+                    // Any address at all: never dereferenced by the checker.
+                    _ => match NonNull::new(ptr::without_provenance_mut::<u8>(addr)) {
+                        Some(p) => p,
+                        None => continue,
+                    },
+                };
+                if is_live(&live, p) {
+                    continue;
+                }
+                let op = if resize { "resize" } else { "free" };
+                expected.push(Complaint::UnknownBlock {
+                    ptr: p.as_ptr() as usize,
+                    op,
+                });
+                if resize {
+                    // SAFETY: deliberately wrong; refused without touching `p`.
+                    assert!(unsafe { c.resize(p, 64, 128) }.is_none());
+                } else {
+                    // SAFETY: deliberately wrong; refused without touching `p`.
+                    unsafe { c.deallocate(p, 64) };
+                }
+            }
+            Hostile::Interior(ref i, ref off, resize) if !live.is_empty() => {
+                let b = live[pick(i, live.len())];
+                if b.size < 2 {
+                    continue;
+                }
+                let off = 1 + pick(off, b.size - 1);
+                // SAFETY: `off < size`: inside the block.
+                let p = unsafe { b.p.add(off) };
+                let op = if resize { "resize" } else { "free" };
+                expected.push(Complaint::UnknownBlock {
+                    ptr: p.as_ptr() as usize,
+                    op,
+                });
+                if resize {
+                    // SAFETY: deliberately wrong; refused without touching the block.
+                    assert!(unsafe { c.resize(p, b.size - off, 8) }.is_none());
+                } else {
+                    // SAFETY: deliberately wrong; refused without touching the block.
+                    unsafe { c.deallocate(p, b.size - off) };
+                }
+            }
+            Hostile::Overrun(ref i, at) if !live.is_empty() => {
+                let k = pick(i, live.len());
+                let b = &mut live[k];
+                // SAFETY: the checker's block has `GUARD` bytes after the `size` we own: this
+                // writes inside memory it allocated, which is the overrun it must detect.
+                // Any value but the guard's: two overruns of one byte must not restore it.
+                unsafe { b.p.as_ptr().add(b.size + at).write(!guard) };
+                b.overrun = Some(b.overrun.map_or(at, |a| a.min(at)));
+            }
+            _ => {}
+        }
+        assert_eq!(c.complaints(), &expected[..], "complaints after {call:?}");
+    }
+    for b in live {
+        on_check(&b, b.size, "free", &mut expected);
+        // SAFETY: live with its size.
+        unsafe { c.deallocate(b.p, b.size) };
+    }
+    assert_eq!(c.complaints(), &expected[..]);
+    assert!(c.leaks().is_empty(), "{}", c.report());
+    assert_eq!(c.live_bytes(), 0);
+    assert_eq!(c.report().lines().count(), expected.len());
+    // SAFETY: allocated above from `other` with 64 bytes.
+    unsafe { other.deallocate(foreign_block, 64) };
+    expected
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
+
+    #[test]
+    fn checker_reports_every_hostile_call_on_every_backend(
+        calls in prop::collection::vec(hostile(), 1..120),
+    ) {
+        for name in backends::names() {
+            hostile_run(backends::by_name(name).expect("compiled in"), &calls);
+        }
+    }
+}
+
+/// The hostile property finds complaints of every kind (so that it tests something).
+#[test]
+fn hostile_calls_cover_every_complaint() {
+    let x = 0;
+    let calls = [
+        Hostile::Alloc(40, Tag::Table),
+        Hostile::Alloc(8, Tag::String),
+        Hostile::Overrun(x, 3),
+        Hostile::WrongResize(x, 5, 100),
+        Hostile::WrongFree(x, usize::MAX),
+        Hostile::DoubleFree(x),
+        Hostile::Foreign(0, 0, false),
+        Hostile::Foreign(1, 0, true),
+        Hostile::Foreign(2, usize::MAX, false),
+        Hostile::Interior(x, x, false),
+    ];
+    let got = hostile_run(backends::System::new(), &calls);
+    let has = |f: fn(&Complaint) -> bool| got.iter().any(f);
+    assert!(has(|c| matches!(
+        c,
+        Complaint::WrongSize { op: "resize", .. }
+    )));
+    assert!(has(|c| matches!(
+        c,
+        Complaint::WrongSize { op: "free", .. }
+    )));
+    assert!(has(|c| matches!(
+        c,
+        Complaint::GuardOverwritten { at: 3, .. }
+    )));
+    assert!(has(|c| matches!(
+        c,
+        Complaint::UnknownBlock { op: "free", .. }
+    )));
+    assert!(has(|c| matches!(
+        c,
+        Complaint::UnknownBlock { op: "resize", .. }
+    )));
+    assert!(got.len() >= 8, "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces: structural mutations of recorded traces.
+
+/// A recorded trace of `n` random calls (with failed requests), from `seed`.
+fn recorded(seed: u64, n: usize) -> Vec<u8> {
+    let rec = Recorder::new(
+        backends::System::new(),
+        Vec::new(),
+        &Header::new(504, "fuzz"),
+    );
+    let mut heap = Heap::new(rec);
+    let mut rng = lmem::Rng::new(seed);
+    let mut live: Vec<(*mut u8, usize)> = Vec::new();
+    for step in 0..n {
+        let size = 1 + rng.below(if step % 11 == 0 { 5000 } else { 100 });
+        match rng.below(6) {
+            0..=2 => live.push((heap.try_malloc(size, Tag::ALL[rng.below(8)]).unwrap(), size)),
+            3 if !live.is_empty() => {
+                let i = rng.below(live.len());
+                let (p, old) = live[i];
+                // SAFETY: live with `old` bytes; replaced.
+                live[i] = (unsafe { heap.try_realloc(p, old, size) }.unwrap(), size);
+            }
+            4 if !live.is_empty() => {
+                let (p, old) = live.swap_remove(rng.below(live.len()));
+                // SAFETY: live with `old` bytes; freed once.
+                unsafe { heap.free(p, old) };
+            }
+            _ => {
+                assert!(heap.try_malloc(usize::MAX - step, Tag::Other).is_err());
+            }
+        }
+    }
+    // Some blocks are left live on purpose (a trace may end with live blocks); free them
+    // through the backend after recording, so that nothing leaks.
+    let (mut system, written) = heap.into_backend().finish_into_parts();
+    for (p, size) in live {
+        // SAFETY: a live system block of `size` bytes (the recorder forwards unchanged).
+        unsafe { system.deallocate(NonNull::new(p).unwrap(), size) };
+    }
+    written.unwrap().0
+}
+
+/// The recorded corpus, plus `tests/fixtures/*.lmemtrace` when there are any.
+fn corpus() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = (0..6).map(|s| recorded(s, 20 + 30 * s as usize)).collect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lmemtrace"))
+        .filter(|p| p.metadata().is_ok_and(|m| m.len() <= 1 << 20))
+        .collect();
+    files.sort();
+    v.extend(
+        files
+            .into_iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|f| valid_prefix(&f, 3000)),
+    );
+    v
+}
+
+/// A valid trace made of the events in (about) the first `len` bytes of `file`, so that a large
+/// recorded fixture is cheap enough to mutate and replay hundreds of times.
+fn valid_prefix(file: &[u8], len: usize) -> Vec<u8> {
+    for cut in len.min(file.len())..file.len() {
+        let mut b = file[..cut].to_vec();
+        b.extend([0x03, 0]);
+        recount(&mut b);
+        if Trace::from_bytes(&b).is_ok() {
+            return b;
+        }
+    }
+    file.to_vec()
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(usize, u8),
+    Insert(usize, Vec<u8>),
+    Delete(usize, usize),
+    Duplicate(usize, usize),
+    /// Replace the tail from here by the tail of another corpus entry from there.
+    Splice(usize, usize, usize),
+    Truncate(usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => (any::<usize>(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
+        2 => (any::<usize>(), prop::collection::vec(any::<u8>(), 1..12))
+            .prop_map(|(i, b)| Mutation::Insert(i, b)),
+        2 => (any::<usize>(), 1usize..16).prop_map(|(i, n)| Mutation::Delete(i, n)),
+        2 => (any::<usize>(), 1usize..24).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
+        1 => (any::<usize>(), any::<usize>(), any::<usize>())
+            .prop_map(|(i, k, j)| Mutation::Splice(i, k, j)),
+        1 => any::<usize>().prop_map(Mutation::Truncate),
+    ]
+}
+
+fn mutate(bytes: &mut Vec<u8>, m: &Mutation, corpus: &[Vec<u8>]) {
+    let at = |i: &usize, len: usize| if len == 0 { 0 } else { pick(i, len + 1) };
+    match m {
+        Mutation::Flip(i, x) if !bytes.is_empty() => {
+            let k = pick(i, bytes.len());
+            bytes[k] ^= x;
+        }
+        Mutation::Insert(i, b) => {
+            let k = at(i, bytes.len());
+            bytes.splice(k..k, b.iter().copied());
+        }
+        Mutation::Delete(i, n) => {
+            let k = at(i, bytes.len()).min(bytes.len());
+            let end = (k + n).min(bytes.len());
+            bytes.drain(k..end);
+        }
+        Mutation::Duplicate(i, n) => {
+            let k = at(i, bytes.len()).min(bytes.len());
+            let end = (k + n).min(bytes.len());
+            let copy = bytes[k..end].to_vec();
+            bytes.splice(end..end, copy);
+        }
+        Mutation::Splice(i, k, j) => {
+            let other = &corpus[k % corpus.len()];
+            let cut = at(i, bytes.len()).min(bytes.len());
+            let from = at(j, other.len()).min(other.len());
+            bytes.truncate(cut);
+            bytes.extend_from_slice(&other[from..]);
+        }
+        Mutation::Truncate(i) => {
+            let k = at(i, bytes.len()).min(bytes.len());
+            bytes.truncate(k);
+        }
+        Mutation::Flip(..) => {}
+    }
+}
+
+/// A reader that hands out one byte per call, to exercise `Trace::read`'s buffering.
+struct Dribble<'a>(&'a [u8]);
+
+impl Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((&b, rest)), Some(slot)) => {
+                *slot = b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+/// Where an error says the problem is, for the variants that say it.
+fn error_offset(e: &TraceError) -> Option<u64> {
+    match e {
+        TraceError::BadHeader { offset, .. }
+        | TraceError::Truncated { offset, .. }
+        | TraceError::VarintOverflow { offset, .. }
+        | TraceError::BadOp { offset, .. }
+        | TraceError::ZeroSize { offset, .. }
+        | TraceError::IdOutOfRange { offset, .. }
+        | TraceError::NotLive { offset, .. }
+        | TraceError::SizeMismatch { offset, .. }
+        | TraceError::CountMismatch { offset, .. }
+        | TraceError::TrailingGarbage { offset, .. } => Some(*offset),
+        _ => None,
+    }
+}
+
+/// Parses `bytes` both ways and checks everything a caller may rely on. Returns whether it was
+/// accepted.
+fn parse_and_check(bytes: &[u8]) -> bool {
+    let fast = Trace::from_bytes(bytes);
+    let slow = Trace::read(Dribble(bytes));
+    match (&fast, &slow) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "both entry points agree"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "both entry points agree"),
+        _ => panic!("from_bytes {fast:?} but read {slow:?}"),
+    }
+    let trace = match fast {
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!msg.is_empty());
+            if let Some(off) = error_offset(&e) {
+                assert!(
+                    off <= bytes.len() as u64,
+                    "{msg} (file of {} B)",
+                    bytes.len()
+                );
+            }
+            if let TraceError::TrailingGarbage { offset, bytes: n } = e {
+                assert_eq!(offset + n, bytes.len() as u64);
+            }
+            return false;
+        }
+        Ok(t) => t,
+    };
+    // Written back: canonical, and read back equal.
+    let mut canon = Vec::new();
+    trace.write_to(&mut canon).unwrap();
+    let again = Trace::from_bytes(&canon).expect("a written trace reads back");
+    assert_eq!(again, trace);
+    let mut twice = Vec::new();
+    again.write_to(&mut twice).unwrap();
+    assert_eq!(twice, canon, "writing is canonical");
+    assert!(
+        canon.len() <= bytes.len(),
+        "the canonical form is the shortest"
+    );
+    let s = trace.summary();
+    assert!(s.frees <= s.allocations);
+    // Replayed on every backend under a strict checker and a limit: clean at the end.
+    for name in backends::names() {
+        let mut heap = Heap::new(Checker::strict(backends::by_name(name).unwrap()));
+        heap.set_limit(Some(8 << 20));
+        let r = replay(&trace, &mut heap);
+        assert_eq!(r.ops + r.skipped_failed, trace.len() as u64);
+        assert_eq!(heap.total_bytes(), 0, "{name}");
+        assert!(
+            heap.backend().is_clean(),
+            "{name}: {}",
+            heap.backend().report()
+        );
+    }
+    true
+}
+
+/// Rewrites the end marker's count when the reader says it is the only thing wrong, so that
+/// mutated events get past the count check into the deeper ones.
+fn recount(bytes: &mut Vec<u8>) {
+    if let Err(TraceError::CountMismatch { offset, read, .. }) = Trace::from_bytes(bytes) {
+        bytes.truncate(offset as usize + 1);
+        let mut n = read;
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                bytes.push(b);
+                break;
+            }
+            bytes.push(b | 0x80);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(600)))]
+
+    #[test]
+    fn mutated_traces_are_rejected_with_a_place_or_replay_cleanly(
+        which in any::<usize>(),
+        mutations in prop::collection::vec(mutation(), 1..5),
+        fix_count in any::<bool>(),
+    ) {
+        thread_local! {
+            static CORPUS: Vec<Vec<u8>> = corpus();
+        }
+        CORPUS.with(|corpus| {
+            let mut bytes = corpus[pick(&which, corpus.len())].clone();
+            for m in &mutations {
+                mutate(&mut bytes, m, corpus);
+            }
+            if fix_count {
+                recount(&mut bytes);
+            }
+            parse_and_check(&bytes);
+        });
+    }
+}
+
+/// The corpus itself is accepted, and mutations reach past the header (some are accepted, so
+/// the property above checks replays, not only errors).
+#[test]
+fn corpus_reads_and_mutations_reach_the_events() {
+    let corpus = corpus();
+    for bytes in &corpus {
+        assert!(parse_and_check(bytes));
+    }
+    let mut accepted = 0;
+    for (k, bytes) in corpus.iter().enumerate() {
+        for cut in (12..bytes.len()).step_by((bytes.len() / 150).max(3)) {
+            let mut b = bytes.clone();
+            // Delete one byte at `cut` and re-count: usually an error deep in the events, and
+            // sometimes (a deleted free's id byte) a different valid trace.
+            mutate(&mut b, &Mutation::Delete(cut * 7919 + k, 1), &corpus);
+            recount(&mut b);
+            accepted += parse_and_check(&b) as usize;
+        }
+    }
+    assert!(accepted > 0);
+}
