@@ -299,85 +299,52 @@ pub unsafe fn resize_by_copy<B: Backend + ?Sized>(
     Some(new)
 }
 
-// SAFETY: every method forwards to `B`, which upholds the contract.
-unsafe impl<B: Backend + ?Sized> Backend for Box<B> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    #[inline]
-    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        (**self).allocate(size, tag)
-    }
-    #[inline]
-    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).deallocate(ptr, size) }
-    }
-    #[inline]
-    unsafe fn resize(
-        &mut self,
-        ptr: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).resize(ptr, old_size, new_size) }
-    }
-    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        (**self).owns(ptr)
-    }
-    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).usable_size(ptr, size) }
-    }
-    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).reset() }
-    }
-    fn stats(&self) -> BackendStats {
-        (**self).stats()
-    }
+/// Implements [`Backend`] for a pointer type to a backend by forwarding every method.
+macro_rules! forward_backend {
+    ($($ptr:ty),*) => {$(
+        // SAFETY: every method forwards to `B`, which upholds the contract.
+        unsafe impl<B: Backend + ?Sized> Backend for $ptr {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            #[inline]
+            fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+                (**self).allocate(size, tag)
+            }
+            #[inline]
+            unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
+                // SAFETY: forwarded; the caller's contract is the same.
+                unsafe { (**self).deallocate(ptr, size) }
+            }
+            #[inline]
+            unsafe fn resize(
+                &mut self,
+                ptr: NonNull<u8>,
+                old_size: usize,
+                new_size: usize,
+            ) -> Option<NonNull<u8>> {
+                // SAFETY: forwarded; the caller's contract is the same.
+                unsafe { (**self).resize(ptr, old_size, new_size) }
+            }
+            fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+                (**self).owns(ptr)
+            }
+            unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+                // SAFETY: forwarded; the caller's contract is the same.
+                unsafe { (**self).usable_size(ptr, size) }
+            }
+            unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
+                // SAFETY: forwarded; the caller's contract is the same.
+                unsafe { (**self).reset() }
+            }
+            fn stats(&self) -> BackendStats {
+                (**self).stats()
+            }
+        }
+    )*};
 }
 
-// SAFETY: every method forwards to `B`, which upholds the contract.
-unsafe impl<B: Backend + ?Sized> Backend for &mut B {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    #[inline]
-    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        (**self).allocate(size, tag)
-    }
-    #[inline]
-    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).deallocate(ptr, size) }
-    }
-    #[inline]
-    unsafe fn resize(
-        &mut self,
-        ptr: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).resize(ptr, old_size, new_size) }
-    }
-    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        (**self).owns(ptr)
-    }
-    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).usable_size(ptr, size) }
-    }
-    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { (**self).reset() }
-    }
-    fn stats(&self) -> BackendStats {
-        (**self).stats()
-    }
-}
+forward_backend!(Box<B>, &mut B);
 
 #[cfg(test)]
 mod tests {
