@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-use allocator_api2::alloc::Allocator;
 use lmem_backend::{ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag};
 use parking_lot::Mutex;
 use std::alloc::Layout;
@@ -157,33 +156,24 @@ fn release(mut arena: Arena) {
 // The backend
 // ---------------------------------------------------------------------------------------------
 
-/// The layout of a block of `size` bytes: the size rounded up to a multiple of [`ALIGN`] (0 is
-/// taken as 1), aligned to [`ALIGN`]. Every block is made and given back with exactly this
-/// layout, so the arena's "is this the last block?" arithmetic is exact and nothing is lost to
-/// rounding when the last block is freed or grown. `None` above [`MAX_SIZE`].
+/// `size` rounded up to a multiple of [`ALIGN`], 0 taken as 1: the bytes a block of `size`
+/// occupies. The caller makes sure `size <= MAX_SIZE` (a multiple of ALIGN), so this cannot
+/// overflow.
+#[inline(always)]
+const fn rounded(size: usize) -> usize {
+    let size = if size == 0 { 1 } else { size };
+    (size + (ALIGN - 1)) & !(ALIGN - 1)
+}
+
+/// The layout of a block of `size` bytes: [`rounded`]`(size)` bytes aligned to [`ALIGN`]. `None`
+/// above [`MAX_SIZE`].
 #[inline]
 fn layout_for(size: usize) -> Option<Layout> {
     if size > MAX_SIZE {
         return None;
     }
     // MAX_SIZE is a multiple of ALIGN, so the rounding cannot overflow nor exceed it.
-    let rounded = (size.max(1) + (ALIGN - 1)) & !(ALIGN - 1);
-    Layout::from_size_align(rounded, ALIGN).ok()
-}
-
-/// The layout of a live block of `size` bytes, which was necessarily made with
-/// [`layout_for`]`(size)` (so that call cannot fail).
-#[inline]
-fn live_layout(size: usize) -> Layout {
-    debug_assert!(
-        size <= MAX_SIZE,
-        "a live block of {size} bytes cannot exist"
-    );
-    let rounded = (size.max(1) + (ALIGN - 1)) & !(ALIGN - 1);
-    // SAFETY: ALIGN is a non-zero power of two, and `rounded` (a size we served, rounded up to
-    // ALIGN) is at most MAX_SIZE <= isize::MAX - (ALIGN - 1), as `from_size_align_unchecked`
-    // requires.
-    unsafe { Layout::from_size_align_unchecked(rounded, ALIGN) }
+    Layout::from_size_align(rounded(size), ALIGN).ok()
 }
 
 /// Address ranges of the arena's chunks, for [`Backend::owns`]: `(low, high)` where `high` is a
@@ -211,20 +201,49 @@ impl ChunkCache {
 /// 16 bytes. Freeing the most recent block gives its space back, and so does freeing blocks in
 /// reverse order of allocation; any other free is a no-op whose bytes stay unusable until the
 /// state closes (or [`Backend::reset`]). See the crate docs for when to pick it.
+///
+/// The bump pointer lives in the struct itself, not in bumpalo's chunk footer: the free part of
+/// the arena's current chunk is taken from bumpalo in one allocation (the *run*) and blocks are
+/// carved from it here; bumpalo is called again only when a request does not fit, to get a new
+/// chunk (sized, and limited, by bumpalo as before).
+///
+/// `repr(C)` keeps the hot fields apart in a fixed order: left to the compiler, the counters end
+/// up adjacent and get updated with one vector read-modify-write, whose store-to-load latency on
+/// the next allocation made the fast path twice as slow.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Bump {
+    /// The bump pointer: the next block ends here; a live block starting here is the most recent
+    /// block of the run. Always 16-aligned, so the room `run_ptr - run_start` is a multiple of
+    /// 16. Null (with the other run pointers) when there is no run.
+    run_ptr: *mut u8,
+    /// Bytes the caller holds, as requested.
+    live: usize,
+    /// Lowest address of the run: `[run_start, run_ptr)` is free memory of the arena's current
+    /// chunk, taken from bumpalo, and owned by no block.
+    run_start: *mut u8,
+    /// Live blocks.
+    blocks: usize,
+    /// Top of the run: `[run_ptr, run_end)` is what the run has handed out (live blocks and
+    /// holes).
+    run_end: *mut u8,
+    /// Bytes handed out by earlier runs (since the last reset), holes included.
+    retired: usize,
+    /// Bytes of blocks given back without moving the bump pointer (frees in the middle, the
+    /// tail of a block shrunk in place), after rounding. `allocated` in the stats is
+    /// `retired + (run_end - run_ptr) - holes`, so the fast path keeps no rounded-bytes counter.
+    holes: usize,
     arena: Arena,
     /// The byte limit set at construction (`None`: unlimited).
     limit: Option<usize>,
-    /// Bytes the caller holds, as requested.
-    live: usize,
-    /// Bytes the caller's blocks occupy, after rounding to 16.
-    live_rounded: usize,
-    /// Live blocks.
-    blocks: usize,
     /// Chunk ranges for `owns`, refreshed on a miss.
     chunks: RefCell<ChunkCache>,
 }
+
+// SAFETY: the raw pointers only point into chunks of `arena`, which `Bump` owns and which moves
+// with it (bumpalo's `Bump` is `Send`); nothing else refers to those chunks through `self`.
+// `Bump` is not `Sync` (`RefCell`, raw pointers): one state, one thread.
+unsafe impl Send for Bump {}
 
 /// `Bump` moves between threads with its state; it is not `Sync` (one state, one thread).
 const _: () = {
@@ -258,11 +277,15 @@ impl Bump {
     /// Wraps an arena the pool handed out.
     fn from_arena(arena: Arena, limit: Option<usize>) -> Self {
         Bump {
+            run_ptr: std::ptr::null_mut(),
+            live: 0,
+            run_start: std::ptr::null_mut(),
+            blocks: 0,
+            run_end: std::ptr::null_mut(),
+            retired: 0,
+            holes: 0,
             arena,
             limit,
-            live: 0,
-            live_rounded: 0,
-            blocks: 0,
             chunks: RefCell::new(ChunkCache::default()),
         }
     }
@@ -275,6 +298,83 @@ impl Bump {
     /// Bytes the caller holds in live blocks, as requested (before rounding to 16).
     pub fn live_bytes(&self) -> usize {
         self.live
+    }
+
+    /// Free bytes left in the run (a multiple of 16).
+    #[inline(always)]
+    fn room(&self) -> usize {
+        self.run_ptr as usize - self.run_start as usize
+    }
+
+    /// Bytes the caller's blocks occupy, after rounding to 16.
+    ///
+    /// Wrapping arithmetic: the terms are exact modulo 2^64 and their sum is the true,
+    /// non-negative count, even if a free ever moved `run_ptr` above `run_end` (over a block of
+    /// an adjacent older run, which is sound: that block is free and contiguous with the run).
+    fn live_rounded(&self) -> usize {
+        let run_used = (self.run_end as usize).wrapping_sub(self.run_ptr as usize);
+        self.retired.wrapping_add(run_used).wrapping_sub(self.holes)
+    }
+
+    /// Makes `[start, end)`, free memory at the top of which a block of `need` bytes is carved,
+    /// the new run; the old run's tail stays unused (counted in `wasted`).
+    #[inline]
+    fn new_run(&mut self, start: *mut u8, end: *mut u8, need: usize) -> *mut u8 {
+        let used = (self.run_end as usize).wrapping_sub(self.run_ptr as usize);
+        self.retired = self.retired.wrapping_add(used);
+        // SAFETY: the caller's range holds at least `need` bytes.
+        let block = unsafe { end.sub(need) };
+        debug_assert!(start <= block);
+        self.run_start = start;
+        self.run_end = end;
+        self.run_ptr = block;
+        block
+    }
+
+    /// A block of `size` bytes when the run has no room for it: the rest of the arena's current
+    /// chunk becomes the run if the block fits there, otherwise bumpalo makes a new chunk (about
+    /// twice as large, smaller near the limit, or fails at the limit), the block is carved from
+    /// its top and the rest of that chunk becomes the run. The old run's tail stays unused, as
+    /// bumpalo's own chunk tail did.
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&mut self, size: usize) -> Option<NonNull<u8>> {
+        let layout = layout_for(size)?;
+        let need = layout.size();
+        let block = if need <= self.room() {
+            // Only `size == 0` gets here with room to spare (the fast path leaves it to us).
+            // SAFETY: `need <= room`, so the new pointer stays inside the run.
+            self.run_ptr = unsafe { self.run_ptr.sub(need) };
+            self.run_ptr
+        } else if self.arena.chunk_capacity() >= need {
+            // No run in this chunk yet (a new or reset arena): the rest of the chunk becomes it.
+            // `cap` is a multiple of 16 (bumpalo keeps its pointer 16-aligned) and `>= need > 0`.
+            let cap = self.arena.chunk_capacity();
+            let run_layout = Layout::from_size_align(cap, ALIGN).ok()?;
+            let run = self.arena.try_alloc_layout(run_layout).ok()?.as_ptr();
+            // SAFETY: `run` is a fresh arena allocation of `cap` bytes.
+            let end = unsafe { run.add(cap) };
+            self.new_run(run, end, need)
+        } else {
+            // A new chunk: bumpalo's chunk sizing and limit apply. On failure nothing changed.
+            let top = self.arena.try_alloc_layout(layout).ok()?.as_ptr();
+            let rest = self.arena.chunk_capacity();
+            let start = match Layout::from_size_align(rest, ALIGN) {
+                // `rest` is what bumpalo has left in this chunk, so this cannot fail; an empty
+                // run below the block is the fallback (and `rest == 0` must not ask for a
+                // zero-sized allocation, which bumpalo answers with a dangling pointer).
+                Ok(l) if rest > 0 => self.arena.try_alloc_layout(l).map_or(top, NonNull::as_ptr),
+                _ => top,
+            };
+            // SAFETY: `top` is a fresh arena allocation of `need` bytes.
+            let end = unsafe { top.add(need) };
+            self.new_run(start, end, need)
+        };
+        debug_assert_eq!(block as usize % ALIGN, 0, "bump: misaligned block");
+        self.live += size;
+        self.blocks += 1;
+        // SAFETY: `block` lies in an arena chunk, so it is not null.
+        Some(unsafe { NonNull::new_unchecked(block) })
     }
 
     /// Looks `addr` up in the chunk cache, refreshing it once if it misses: a live block can only
@@ -325,14 +425,20 @@ impl Drop for Bump {
 }
 
 // SAFETY:
-// - every block comes from the arena with `layout_for(size)`: 16-aligned, at least `size` bytes,
-//   inside one of the arena's chunks, and disjoint from every other live block (bumpalo never
-//   hands out a byte twice between resets; a freed last block is only handed out again after it
-//   was given back, and a grown last block extends only into free space below it);
-// - requests above MAX_SIZE return `None` before reaching the arena;
-// - `resize` uses bumpalo's `Allocator::grow`/`shrink`, which keep the prefix (the in-place grow
-//   of the last block moves it down with an overlapping copy); a failed grow leaves the block
-//   alone; a shrink with equal alignment never fails, and would keep the block if it did;
+// - every block is carved from the run, `[run_start, run_ptr)`, which is free memory of an arena
+//   chunk that bumpalo handed to us (an allocation of the rest of a chunk, or the part of a new
+//   chunk below the block that made it): a block takes `rounded(size)` bytes just below
+//   `run_ptr` and `run_ptr` moves down over them, so blocks are 16-aligned (the run's ends are,
+//   and every step is a multiple of 16), at least `size` bytes, and disjoint from every other
+//   live block; `run_ptr` moves up only over a block that is given back (freed, or the tail of a
+//   shrunk block), so the run stays free memory; runs are never given back to bumpalo, which
+//   therefore never hands their bytes out again before a reset;
+// - requests above MAX_SIZE return `None` (`layout_for`) before any arithmetic can overflow: the
+//   fast path only serves sizes up to the run's room;
+// - `resize` keeps the prefix: the in-place grow of the last block moves it down with an
+//   overlapping copy, the in-place shrink moves it up with a non-overlapping one (it frees at
+//   least half, so the ranges are disjoint), other grows copy into a new block; a failed grow
+//   changes nothing; a shrink never fails;
 // - `deallocate` always succeeds (it only moves the bump pointer back, or does nothing);
 // - nothing panics or aborts on out-of-memory: bumpalo's `try_` paths return errors, which we
 //   turn into `None`;
@@ -346,17 +452,24 @@ unsafe impl Backend for Bump {
         "bump"
     }
 
-    /// Carves a block from the current chunk (a new, larger chunk when it is full); fails softly
-    /// at the limit.
+    /// Carves a block from the run (a few instructions); when it is full, from the rest of the
+    /// current chunk or a new, larger chunk. Fails softly at the limit.
     #[inline]
     fn allocate(&mut self, size: usize, _tag: Tag) -> Option<NonNull<u8>> {
-        let layout = layout_for(size)?;
-        let p = self.arena.try_alloc_layout(layout).ok()?;
-        debug_assert_eq!(p.as_ptr() as usize % ALIGN, 0, "bump: misaligned block");
-        self.live += size;
-        self.live_rounded += layout.size();
-        self.blocks += 1;
-        Some(p)
+        // `1 <= size <= room` (0 wraps around and takes the slow path). The room is a multiple of
+        // 16, so then `rounded(size) <= room`, and `size` is far below MAX_SIZE.
+        if size.wrapping_sub(1) < self.room() {
+            let need = (size + (ALIGN - 1)) & !(ALIGN - 1);
+            // SAFETY: `need <= room`, so the new pointer stays inside the run, at or above
+            // `run_start`.
+            let block = unsafe { self.run_ptr.sub(need) };
+            self.run_ptr = block;
+            self.live += size;
+            self.blocks += 1;
+            // SAFETY: `block` lies in an arena chunk, so it is not null.
+            return Some(unsafe { NonNull::new_unchecked(block) });
+        }
+        self.allocate_slow(size)
     }
 
     /// Gives the block back: if it is the most recent one the bump pointer moves back over it,
@@ -367,18 +480,19 @@ unsafe impl Backend for Bump {
             self.blocks > 0 && self.live >= size,
             "bump: free of a block we never made"
         );
-        let layout = live_layout(size);
-        let arena: &Arena = &self.arena;
-        // SAFETY: `ptr` is a live block of ours of size `size` (caller), so it was allocated by
-        // this arena, and `layout` (the one it was made or last resized with) fits it, as
-        // `Allocator::deallocate` requires.
-        unsafe { Allocator::deallocate(&arena, ptr, layout) };
+        let r = rounded(size);
+        if ptr.as_ptr() == self.run_ptr {
+            // SAFETY: the live block at `run_ptr` spans `r` bytes of the same chunk (caller: it
+            // is ours, of size `size`), so the pointer stays inside that chunk.
+            self.run_ptr = unsafe { self.run_ptr.add(r) };
+        } else {
+            self.holes += r;
+        }
         self.live -= size;
-        self.live_rounded -= layout.size();
         self.blocks -= 1;
     }
 
-    /// Grows the last block in place (it moves *down*: the arena bumps downwards, so the new
+    /// Grows the last block in place (it moves *down*: blocks are carved downwards, so the new
     /// start is lower and the contents are moved), any other block by copying to a new one;
     /// shrinks the last block by moving it up when that frees at least half of it, and otherwise
     /// keeps the block where it is. Never fails a shrink.
@@ -393,32 +507,54 @@ unsafe impl Backend for Bump {
             self.blocks > 0 && self.live >= old_size,
             "bump: resize of a stranger"
         );
-        let new = layout_for(new_size)?;
-        let old = live_layout(old_size);
-        let arena: &Arena = &self.arena;
-        let q = if new.size() > old.size() {
-            // SAFETY: `ptr` is a live block of this arena and `old` fits it (caller: it was made
-            // or last resized with `layout_for(old_size)`); `new.size() > old.size()` and the
-            // alignments are equal, as `Allocator::grow` requires. On error the block is
-            // untouched.
-            let q = unsafe { Allocator::grow(&arena, ptr, old, new) }.ok()?;
-            q.cast::<u8>()
-        } else if new.size() < old.size() {
-            // SAFETY: as above, with `new.size() < old.size()`, as `Allocator::shrink` requires.
-            match unsafe { Allocator::shrink(&arena, ptr, old, new) } {
-                Ok(q) => q.cast::<u8>(),
-                // Unreachable with equal alignments in bumpalo 3.x; the old block is large
-                // enough, and a later free of it with the smaller layout only reclaims less.
-                Err(_) => ptr,
+        if new_size > MAX_SIZE {
+            return None;
+        }
+        let (old, new) = (rounded(old_size), rounded(new_size));
+        let last = ptr.as_ptr() == self.run_ptr;
+        let q = if new > old {
+            let extra = new - old;
+            if !(last && extra <= self.room()) {
+                // Grow by copy: a new block (possibly in a new chunk), then the old one is given
+                // back; both update the counters. On `None` nothing changed.
+                let q = self.allocate(new_size, Tag::Other)?;
+                // SAFETY: `ptr` has `old_size` readable bytes (caller) and `q` is a fresh block
+                // of `new_size > old_size` bytes, disjoint from every live block.
+                unsafe { std::ptr::copy_nonoverlapping(ptr.as_ptr(), q.as_ptr(), old_size) };
+                // SAFETY: `ptr` is a live block of ours of size `old_size`, not used again.
+                unsafe { self.deallocate(ptr, old_size) };
+                return Some(q);
+            }
+            // SAFETY: `extra <= room`, so the new start stays inside the run.
+            let q = unsafe { self.run_ptr.sub(extra) };
+            // SAFETY: `[q, q + new)` is the free run space below the block plus the block itself;
+            // the copy may overlap, which `copy` allows.
+            unsafe { std::ptr::copy(ptr.as_ptr(), q, old_size) };
+            self.run_ptr = q;
+            q
+        } else if new < old {
+            let delta = old - new;
+            if last && delta >= old.div_ceil(2) {
+                // SAFETY: `delta < old`, so `q` stays inside the block.
+                let q = unsafe { ptr.as_ptr().add(delta) };
+                // SAFETY: `delta >= old / 2 >= new >= new_size`, so `[ptr, ptr + new_size)` and
+                // `[q, q + new_size)` do not overlap; both lie in the block.
+                unsafe { std::ptr::copy_nonoverlapping(ptr.as_ptr(), q, new_size) };
+                self.run_ptr = q;
+                q
+            } else {
+                // Kept where it is: its tail becomes a hole.
+                self.holes += delta;
+                ptr.as_ptr()
             }
         } else {
             // Same rounded size: the block already fits.
-            ptr
+            ptr.as_ptr()
         };
-        debug_assert_eq!(q.as_ptr() as usize % ALIGN, 0, "bump: misaligned block");
+        debug_assert_eq!(q as usize % ALIGN, 0, "bump: misaligned block");
         self.live = self.live - old_size + new_size;
-        self.live_rounded = self.live_rounded - old.size() + new.size();
-        Some(q)
+        // SAFETY: `q` lies in an arena chunk, so it is not null.
+        Some(unsafe { NonNull::new_unchecked(q) })
     }
 
     /// Exact by chunk address: `Owned` inside one of the arena's chunks, `Foreign` elsewhere.
@@ -435,14 +571,18 @@ unsafe impl Backend for Bump {
 
     /// Blocks are rounded up to 16 bytes, and the caller may use the whole rounded size.
     unsafe fn usable_size(&self, _ptr: NonNull<u8>, size: usize) -> usize {
-        live_layout(size).size()
+        rounded(size)
     }
 
     /// Frees every block at once: the arena drops all chunks but its newest and starts over in it.
     unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
         self.arena.reset();
+        self.run_ptr = std::ptr::null_mut();
+        self.run_start = std::ptr::null_mut();
+        self.run_end = std::ptr::null_mut();
+        self.retired = 0;
+        self.holes = 0;
         self.live = 0;
-        self.live_rounded = 0;
         self.blocks = 0;
         // Freed chunks may be handed to someone else: forget their ranges.
         *self.chunks.get_mut() = ChunkCache::default();
@@ -454,7 +594,7 @@ unsafe impl Backend for Bump {
     fn stats(&self) -> BackendStats {
         let reserved = self.arena.allocated_bytes();
         BackendStats {
-            allocated: Some(self.live_rounded),
+            allocated: Some(self.live_rounded()),
             reserved: Some(reserved),
             wasted: Some(reserved.saturating_sub(self.live)),
             blocks: Some(self.blocks),
@@ -468,11 +608,9 @@ mod tests {
 
     #[test]
     fn layouts_round_to_sixteen() {
-        for (size, rounded) in [(0, 16), (1, 16), (16, 16), (17, 32), (MAX_SIZE, MAX_SIZE)] {
-            assert_eq!(layout_for(size).map(|l| l.size()), Some(rounded));
-            if size <= MAX_SIZE {
-                assert_eq!(live_layout(size).size(), rounded);
-            }
+        for (size, expect) in [(0, 16), (1, 16), (16, 16), (17, 32), (MAX_SIZE, MAX_SIZE)] {
+            assert_eq!(layout_for(size).map(|l| l.size()), Some(expect));
+            assert_eq!(rounded(size), expect);
         }
         assert_eq!(layout_for(MAX_SIZE + 1), None);
         assert_eq!(layout_for(usize::MAX), None);
