@@ -373,11 +373,10 @@ fn run_threads(
     let issued = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..threads.max(1))
-        .map(|t| {
+        .map(|_| {
             let (o, chunks, issued, stop) =
                 (o.clone(), chunks.clone(), issued.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut rng = Rng::new(o.seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 let mut r = StressReport::default();
                 loop {
                     if stop.load(Ordering::Relaxed)
@@ -389,6 +388,9 @@ fn run_threads(
                     if o.states.is_some_and(|max| n >= max) {
                         break;
                     }
+                    // Each state's draws come from its own index, so the same states (workload,
+                    // backend, faults, swaps) run whatever the number of threads.
+                    let mut rng = Rng::new(o.seed ^ (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     let chunk = &chunks[rng.below(chunks.len())];
                     let backend = &o.backends[rng.below(o.backends.len())];
                     let s = run_state(chunk, backend, &o, &mut rng);
@@ -430,32 +432,19 @@ fn run_threads(
     Ok(total)
 }
 
-/// States per second on 1 thread and on `threads` threads, the same fixed work, no faults.
+/// States per second on 1 thread and on `threads` threads: the very same states (each draws
+/// from its own index), no faults, no swaps.
 fn scaling(o: &StressOptions, chunks: &Arc<Vec<Chunk>>) -> Result<(f64, f64, usize), String> {
     let n = o.threads.max(2);
-    let per_thread = 24u64;
     let plain = StressOptions {
         fault_rate: 0.0,
         max_swaps: 0,
         duration: None,
+        states: Some(48 * n as u64),
         ..o.clone()
     };
-    let one = run_threads(
-        &StressOptions {
-            states: Some(per_thread),
-            ..plain.clone()
-        },
-        chunks,
-        1,
-    )?;
-    let many = run_threads(
-        &StressOptions {
-            states: Some(per_thread * n as u64),
-            ..plain
-        },
-        chunks,
-        n,
-    )?;
+    let one = run_threads(&plain, chunks, 1)?;
+    let many = run_threads(&plain, chunks, n)?;
     let rate = |r: &StressReport| r.states as f64 / r.elapsed.as_secs_f64();
     Ok((rate(&one), rate(&many), n))
 }
