@@ -230,6 +230,44 @@ impl Report {
         s
     }
 
+    /// One markdown table: a row per workload with `value` and its ratio for every
+    /// configuration (`FAILED` where the workload failed), then a geomean row of `geo`.
+    fn ratio_table(
+        &self,
+        s: &mut String,
+        value: impl Fn(&Cell) -> (String, Option<f64>),
+        geo: impl Fn(&GeoRow) -> Option<f64>,
+    ) {
+        s.push_str(&self.header_row("workload"));
+        for w in &self.workloads {
+            let _ = write!(s, "| {w} |");
+            for c in &self.configurations {
+                match self.cell(w, &c.name) {
+                    Some(x) if x.ok => match value(x) {
+                        (v, Some(r)) => {
+                            let _ = write!(s, " {v} ({r:.2}×) |");
+                        }
+                        (v, None) => {
+                            let _ = write!(s, " {v} |");
+                        }
+                    },
+                    _ => s.push_str(" FAILED |"),
+                }
+            }
+            s.push('\n');
+        }
+        s.push_str("| **geomean** |");
+        for c in &self.configurations {
+            match self.geo(&c.name).and_then(&geo) {
+                Some(r) => {
+                    let _ = write!(s, " **{r:.2}×** |");
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+
     /// Markdown tables: wall time with ratios, peak RSS with ratios, and Lua's own accounting.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
@@ -238,74 +276,25 @@ impl Report {
             "\nWall time, median of {} runs at scale {} (× `{}`, same run; lower is better):\n",
             self.runs, self.scale, self.baseline
         );
-        s.push_str(&self.header_row("workload"));
-        for w in &self.workloads {
-            let _ = write!(s, "| {w} |");
-            for c in &self.configurations {
-                match self.cell(w, &c.name) {
-                    Some(x) if x.ok => {
-                        let t = x.median_wall_s.unwrap_or(0.0);
-                        match x.ratio {
-                            Some(r) => {
-                                let _ = write!(s, " {t:.3} s ({r:.2}×) |");
-                            }
-                            None => {
-                                let _ = write!(s, " {t:.3} s |");
-                            }
-                        }
-                    }
-                    _ => s.push_str(" FAILED |"),
-                }
-            }
-            s.push('\n');
-        }
-        s.push_str("| **geomean** |");
-        for c in &self.configurations {
-            match self.geo(&c.name).and_then(|g| g.time_ratio) {
-                Some(r) => {
-                    let _ = write!(s, " **{r:.2}×** |");
-                }
-                None => s.push_str(" – |"),
-            }
-        }
-        s.push('\n');
+        self.ratio_table(
+            &mut s,
+            |x| (format!("{:.3} s", x.median_wall_s.unwrap_or(0.0)), x.ratio),
+            |g| g.time_ratio,
+        );
 
         let _ = writeln!(
             s,
             "\nPeak RSS of the process, MiB, median of {} runs (× `{}`):\n",
             self.runs, self.baseline
         );
-        s.push_str(&self.header_row("workload"));
-        for w in &self.workloads {
-            let _ = write!(s, "| {w} |");
-            for c in &self.configurations {
-                match self.cell(w, &c.name) {
-                    Some(x) if x.ok => {
-                        let m = x.median_max_rss_kib.unwrap_or(0) as f64 / 1024.0;
-                        match x.rss_ratio {
-                            Some(r) => {
-                                let _ = write!(s, " {m:.1} ({r:.2}×) |");
-                            }
-                            None => {
-                                let _ = write!(s, " {m:.1} |");
-                            }
-                        }
-                    }
-                    _ => s.push_str(" FAILED |"),
-                }
-            }
-            s.push('\n');
-        }
-        s.push_str("| **geomean** |");
-        for c in &self.configurations {
-            match self.geo(&c.name).and_then(|g| g.rss_ratio) {
-                Some(r) => {
-                    let _ = write!(s, " **{r:.2}×** |");
-                }
-                None => s.push_str(" – |"),
-            }
-        }
-        s.push('\n');
+        self.ratio_table(
+            &mut s,
+            |x| {
+                let mib = x.median_max_rss_kib.unwrap_or(0) as f64 / 1024.0;
+                (format!("{mib:.1}"), x.rss_ratio)
+            },
+            |g| g.rss_ratio,
+        );
 
         let _ = writeln!(
             s,
