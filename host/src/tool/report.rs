@@ -268,6 +268,43 @@ impl Report {
         s.push('\n');
     }
 
+    /// The issue's targets for the slab backend, each with what this run measured: geomean time
+    /// at most 0.85x the baseline, ahead of every `LD_PRELOAD` peer, peak RSS at most the
+    /// baseline's. Empty when `slab` was not run.
+    pub fn targets(&self) -> Vec<(String, String, bool)> {
+        let Some(slab) = self.geo("slab") else {
+            return Vec::new();
+        };
+        let mut t = Vec::new();
+        if let Some(r) = slab.time_ratio {
+            let target = format!("`slab` geomean time <= 0.85x `{}`", self.baseline);
+            let by = if r <= 0.85 {
+                String::new()
+            } else {
+                format!(", missed by {:.2}", r - 0.85)
+            };
+            t.push((target, format!("{r:.2}x{by}"), r <= 0.85));
+        }
+        for c in self
+            .configurations
+            .iter()
+            .filter(|c| c.name.starts_with("preload:"))
+        {
+            if let (Some(r), Some(p)) = (
+                slab.time_ratio,
+                self.geo(&c.name).and_then(|g| g.time_ratio),
+            ) {
+                let target = format!("`slab` ahead of `{}`", c.name);
+                t.push((target, format!("{r:.2}x against {p:.2}x"), r < p));
+            }
+        }
+        if let Some(r) = slab.rss_ratio {
+            let target = format!("`slab` peak RSS <= `{}`'s", self.baseline);
+            t.push((target, format!("{r:.2}x"), r <= 1.0));
+        }
+        t
+    }
+
     /// Markdown tables: wall time with ratios, peak RSS with ratios, and Lua's own accounting.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
@@ -311,6 +348,19 @@ impl Report {
                 .and_then(|c| c.allocations)
                 .map_or("–".to_owned(), |a| a.to_string());
             let _ = writeln!(s, "| {w} | {peak} | {allocs} |");
+        }
+        let targets = self.targets();
+        if !targets.is_empty() {
+            s.push_str(
+                "\nTargets (geomeans of this run):\n\n| target | measured | met |\n|---|---|---|\n",
+            );
+            for (target, measured, met) in targets {
+                let _ = writeln!(
+                    s,
+                    "| {target} | {measured} | {} |",
+                    if met { "yes" } else { "**no**" }
+                );
+            }
         }
         s
     }
@@ -413,6 +463,22 @@ impl Report {
                     esc(&f.stderr)
                 );
             }
+        }
+        let targets = self.targets();
+        if !targets.is_empty() {
+            h.push_str(
+                "<h2>Targets</h2><table><tr><th>target</th><th>measured</th><th>met</th></tr>\n",
+            );
+            for (target, measured, met) in targets {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&target.replace('`', "")),
+                    esc(&measured),
+                    if met { "yes" } else { "<b>no</b>" }
+                );
+            }
+            h.push_str("</table>\n");
         }
         h.push_str("<h2>Time</h2>\n");
         h.push_str(&time_chart);
@@ -541,5 +607,65 @@ mod tests {
         assert!((g - 1.0).abs() < 1e-12);
         assert_eq!(geomean(&[]), None);
         assert_eq!(esc("<a&\">"), "&lt;a&amp;&quot;&gt;");
+    }
+
+    fn report_with(geo: &[(&str, f64, f64)]) -> Report {
+        let config = |n: &str| ConfigInfo {
+            name: n.into(),
+            backend: "system".into(),
+            preload: None,
+        };
+        Report {
+            schema: 1,
+            tool: "test".into(),
+            lua_version: 504,
+            created_unix: 0,
+            interpreter: "lmem lua".into(),
+            rss_source: "wait4".into(),
+            cpus: 2,
+            loadavg_before: None,
+            loadavg_after: None,
+            elapsed_s: 0.0,
+            runs: 1,
+            scale: 1.0,
+            baseline: "system".into(),
+            configurations: geo.iter().map(|g| config(g.0)).collect(),
+            missing_peers: Vec::new(),
+            workloads: Vec::new(),
+            results: Vec::new(),
+            geomean: geo
+                .iter()
+                .map(|&(n, t, r)| GeoRow {
+                    config: n.into(),
+                    time_ratio: Some(t),
+                    time_s: None,
+                    rss_ratio: Some(r),
+                    workloads: 8,
+                })
+                .collect(),
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn targets_say_by_how_much_they_are_missed() {
+        let r = report_with(&[
+            ("system", 1.0, 1.0),
+            ("slab", 0.91, 1.0),
+            ("preload:mimalloc", 0.92, 1.16),
+            ("preload:tcmalloc", 0.90, 1.88),
+        ]);
+        let t = r.targets();
+        assert_eq!(t.len(), 4);
+        assert_eq!(t[0].1, "0.91x, missed by 0.06");
+        assert!(!t[0].2);
+        assert!(t[1].2, "ahead of preload:mimalloc");
+        assert!(!t[2].2, "behind preload:tcmalloc");
+        assert!(t[3].2, "RSS at the baseline's");
+        assert!(r.markdown().contains(
+            "| `slab` geomean time <= 0.85x `system` | 0.91x, missed by 0.06 | **no** |"
+        ));
+        assert!(r.html().contains("<h2>Targets</h2>"));
+        assert!(report_with(&[("system", 1.0, 1.0)]).targets().is_empty());
     }
 }
