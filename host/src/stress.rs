@@ -9,7 +9,7 @@
 
 use crate::ffi;
 use lmem::backends::{self, by_name};
-use lmem::{Checker, FaultInjection, FaultPlan, Heap, LuaAllocator};
+use lmem::{Accounting, Backend, Checker, FaultInjection, FaultPlan, Heap, LuaAllocator};
 use lmem::{Rng, Swap};
 use std::ffi::{CStr, CString, c_int};
 use std::fmt;
@@ -39,9 +39,12 @@ pub struct StressOptions {
     pub backends: Vec<String>,
     /// Workload scripts.
     pub workloads: Vec<PathBuf>,
-    /// Also measure the scaling figure: the same number of states on 1 thread, then on
-    /// `threads` threads, without faults or swaps.
+    /// Also measure the scaling figure: the same states on 1 thread, then on `threads`
+    /// threads, on the plain layer (no checker, faults or swaps).
     pub scaling: bool,
+    /// Run each state under the checker, fault injection and swaps (the stress proper); off for
+    /// the scaling runs, which measure the layer a host would run.
+    pub checked: bool,
 }
 
 impl StressOptions {
@@ -59,6 +62,7 @@ impl StressOptions {
             backends: backends::names().into_iter().map(String::from).collect(),
             workloads: bundled_workloads(),
             scaling: false,
+            checked: true,
         }
     }
 }
@@ -233,9 +237,38 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
     };
     let heap: StressHeap = Heap::new(Checker::new(FaultInjection::new(swap, plan)));
     let alloc = LuaAllocator::new(heap);
+    let outcome = run_chunk(&alloc, chunk);
+    // SAFETY: the state is closed: no allocation runs any more.
+    let heap = unsafe { alloc.heap() };
+    let stats = heap.stats();
+    let checker = heap.backend();
+    let faults = checker.inner();
+    let mut problems = Vec::new();
+    if stats.live != 0 {
+        problems.push(format!("{} bytes live after lua_close", stats.live));
+    }
+    if !checker.is_clean() {
+        problems.push(checker.report().trim_end().replace('\n', "; "));
+    }
+    if let (Outcome::Error(msg), FaultPlan::Never) = (&outcome, plan) {
+        problems.push(format!("failed without injected faults: {msg}"));
+    }
+    let name = chunk.name.to_string_lossy();
+    StateResult {
+        allocations: stats.allocations(),
+        injected: faults.injected(),
+        swaps: faults.inner().swaps(),
+        violation: (!problems.is_empty())
+            .then(|| format!("{name} on {backend}: {}", problems.join("; "))),
+        outcome,
+    }
+}
+
+/// Opens a state over `alloc`, runs `chunk` in it in protected mode, and closes it.
+fn run_chunk<B: Backend, A: Accounting>(alloc: &LuaAllocator<B, A>, chunk: &Chunk) -> Outcome {
     // SAFETY: the allocator outlives the state (closed below, before `alloc` drops).
-    let l = unsafe { new_state(&alloc) };
-    let outcome = if l.is_null() {
+    let l = unsafe { new_state(alloc) };
+    if l.is_null() {
         Outcome::OutOfMemory
     } else {
         // SAFETY: `l` is a live state; `pmain` gets a pointer to `chunk`, which outlives the
@@ -264,27 +297,29 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
             ffi::lua_close(l);
             outcome
         }
-    };
+    }
+}
+
+/// A state for the scaling figure: the plain layer a host would run (a heap over the backend,
+/// no checker, no faults, no swaps); it must succeed and leave 0 bytes live.
+fn run_state_plain(chunk: &Chunk, backend: &str) -> StateResult {
+    let b = by_name(backend).expect("backend names come from the list");
+    let alloc = LuaAllocator::new(Heap::new(b));
+    let outcome = run_chunk(&alloc, chunk);
     // SAFETY: the state is closed: no allocation runs any more.
-    let heap = unsafe { alloc.heap() };
-    let stats = heap.stats();
-    let checker = heap.backend();
-    let faults = checker.inner();
+    let stats = unsafe { alloc.heap() }.stats();
     let mut problems = Vec::new();
     if stats.live != 0 {
         problems.push(format!("{} bytes live after lua_close", stats.live));
     }
-    if !checker.is_clean() {
-        problems.push(checker.report().trim_end().replace('\n', "; "));
-    }
-    if let (Outcome::Error(msg), FaultPlan::Never) = (&outcome, plan) {
-        problems.push(format!("failed without injected faults: {msg}"));
+    if let Outcome::Error(msg) = &outcome {
+        problems.push(format!("failed: {msg}"));
     }
     let name = chunk.name.to_string_lossy();
     StateResult {
         allocations: stats.allocations(),
-        injected: faults.injected(),
-        swaps: faults.inner().swaps(),
+        injected: 0,
+        swaps: 0,
         violation: (!problems.is_empty())
             .then(|| format!("{name} on {backend}: {}", problems.join("; "))),
         outcome,
@@ -306,7 +341,7 @@ fn violation(msg: String) -> StateResult {
 /// # Safety
 ///
 /// `alloc` outlives the state.
-unsafe fn new_state(alloc: &LuaAllocator<Checker<FaultInjection<Swap>>>) -> *mut ffi::lua_State {
+unsafe fn new_state<B: Backend, A: Accounting>(alloc: &LuaAllocator<B, A>) -> *mut ffi::lua_State {
     // SAFETY: the function and ud come from a live allocator that outlives the state (caller).
     unsafe {
         #[cfg(not(feature = "lua55"))]
@@ -393,7 +428,11 @@ fn run_threads(
                     let mut rng = Rng::new(o.seed ^ (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     let chunk = &chunks[rng.below(chunks.len())];
                     let backend = &o.backends[rng.below(o.backends.len())];
-                    let s = run_state(chunk, backend, &o, &mut rng);
+                    let s = if o.checked {
+                        run_state(chunk, backend, &o, &mut rng)
+                    } else {
+                        run_state_plain(chunk, backend)
+                    };
                     r.states += 1;
                     match s.outcome {
                         Outcome::Ok => r.succeeded += 1,
@@ -433,14 +472,13 @@ fn run_threads(
 }
 
 /// States per second on 1 thread and on `threads` threads: the very same states (each draws
-/// from its own index), no faults, no swaps.
+/// from its own index) on the plain layer a host runs, each state on its own heap.
 fn scaling(o: &StressOptions, chunks: &Arc<Vec<Chunk>>) -> Result<(f64, f64, usize), String> {
     let n = o.threads.max(2);
     let plain = StressOptions {
-        fault_rate: 0.0,
-        max_swaps: 0,
+        checked: false,
         duration: None,
-        states: Some(48 * n as u64),
+        states: Some(128 * n as u64),
         ..o.clone()
     };
     let one = run_threads(&plain, chunks, 1)?;
