@@ -49,15 +49,23 @@
 //! `UpVal` 40, `Udata` 40+, `CallInfo` 64, `Proto` ~120, `lua_State` ~200, small `Node` and
 //! `TValue` arrays), and a 16-byte step wastes at most 15 bytes a block, less than glibc's
 //! 8-byte header plus 16-byte rounding. Above 256 B blocks are rare (< 1% of new blocks), so few
-//! classes serve them: 320, 384, 448, 512 (64-byte steps) and 640, 768, 896, 1024 (128-byte
-//! steps). The exact powers of two and their 3/2 multiples are classes because Lua's vectors
-//! are: `Node` arrays are 24·2^k (384, 768), `TValue` arrays 16·2^k (512, 1024). Fewer classes
-//! means fewer partly used pages, which is what costs resident memory in a slab allocator.
+//! classes serve them: 320, 384, 448, 512 (64-byte steps), 640, 768, 896, 1024 (128-byte steps)
+//! and 1280, 1536, 1792, 2048 (256-byte steps). The exact powers of two and their 3/2 multiples
+//! are classes because Lua's vectors are: `Node` arrays are 24·2^k (384, 768, 1536), `TValue`
+//! arrays 16·2^k (512, 1024, 2048). Fewer classes means fewer partly used pages, which is what
+//! costs resident memory in a slab allocator.
+//!
+//! The classes stop at 2 KiB because that is where a page stops paying: a 2048 B page holds
+//! 8 blocks, so one block in use pins at most 8× its size, while the blocks of 1–2 KiB (a
+//! table's array or node part after a few doublings, a string buffer) are frequent enough that
+//! sending them to the fallback cost more than all other blocks together: in the Lua-like mix of
+//! `benches/backends.rs` the 0.5% of blocks over 1 KiB took about a sixth of the time when the
+//! classes stopped at 1 KiB (a `malloc`, a `free` and a hash-table update each).
 //!
 //! # Page size
 //!
 //! [`PAGE_SIZE`] is 16 KiB (as Luau's pages): enough for 341 blocks of 48 B, so a page change
-//! (the slow path) is rare, and even the 1024 B class gets 16 blocks; yet small enough that a
+//! (the slow path) is rare, and even the 2048 B class gets 8 blocks; yet small enough that a
 //! page empties — and goes back to the pool — often, and a class used a little costs little,
 //! which keeps peak resident memory near glibc's. A fresh page's tail is never touched until it
 //! is handed out, so the kernel maps it lazily. Pages come from the OS in 1 MiB segments (one
@@ -97,10 +105,11 @@ use std::ptr::{self, NonNull};
 pub const PAGE_SIZE: usize = 16 * 1024;
 
 /// Block sizes of the classes, ascending; all multiples of [`ALIGN`].
-pub const CLASS_SIZES: [usize; 24] = [
+pub const CLASS_SIZES: [usize; 28] = [
     16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, //
     320, 384, 448, 512, //
-    640, 768, 896, 1024,
+    640, 768, 896, 1024, //
+    1280, 1536, 1792, 2048,
 ];
 
 /// Number of size classes.
