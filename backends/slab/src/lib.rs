@@ -21,9 +21,19 @@
 //!   global LIFO list per class would scatter them over the whole heap (DESIGN.md §7 measured
 //!   that). Waiting for an eighth keeps a page change from serving a single block (on a
 //!   growing heap with random frees, every fourth allocation was a page change).
-//! - **A predictable free.** The free fast path pushes the block, decrements the page's live
-//!   count and compares it with one per-page `trigger` value that is almost never hit (the
-//!   page empties, or a full page reaches its eighth). Branching on the page's state instead
+//! - **A hot cache per class.** A free first lands in a small stack of recently freed blocks of
+//!   its class, kept in the backend value itself ([`HOT_CAP`] entries per class), and an
+//!   allocation first takes from it: the block just freed, still in the CPU cache, is the next
+//!   one handed out, and neither call touches a page header or the block's memory. Lua
+//!   interleaves frees and allocations of the same few sizes all the time (a temporary string
+//!   freed, the next one allocated); with page-local free lists alone each such allocation took
+//!   an older, colder block from the current page. Only when the stack is full does a free go to
+//!   its page, and only when it is empty does an allocation. Cached blocks count as used in
+//!   their pages, so they can keep a page from emptying: at most [`HOT_SLOTS`] blocks in all, and
+//!   [`Slab::trim`] (or dropping the value) gives them back.
+//! - **A predictable page free.** A free that reaches its page pushes the block, decrements the
+//!   page's live count and compares it with one per-page `trigger` value that is almost never
+//!   hit (the page empties, or a full page reaches its eighth). Branching on the page's state instead
 //!   (is it current? full?) is a coin flip under random frees: that branch, mispredicted
 //!   about every other free, was most of the fast path's cost.
 //! - **Dense page headers.** A page's header (free list, bump pointer, live count, list links)
@@ -91,7 +101,9 @@
 //! fastest backend here, with no locking, and tight: blocks carry no header. Pick something else
 //! for states whose memory is mostly large blocks (big strings, big tables): those go to the
 //! fallback (`Slab<F>` can use any backend for them), and the page pool's retention
-//! ([`POOL_RETAIN`], process-wide) is memory held on behalf of future states.
+//! ([`POOL_RETAIN`], process-wide) is memory held on behalf of future states. A value is about
+//! 9 KiB itself (mostly the hot stacks), so a host with thousands of tiny states pays that
+//! per state.
 #![warn(missing_docs)]
 
 use lmem_backend::{ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag};
@@ -120,6 +132,32 @@ pub const MAX_SMALL: usize = CLASS_SIZES[CLASS_COUNT - 1];
 
 /// Class index of a size `s <= MAX_SMALL`, at `(s + 15) >> 4`.
 pub const CLASS_OF: [u8; MAX_SMALL / ALIGN + 1] = class_table();
+
+/// Hot-cache entries per class: many for the four classes up to 64 B, where nearly all of Lua's
+/// blocks are, few for the large classes, where a cached block holds more memory.
+pub const HOT_CAP: [u16; CLASS_COUNT] = [
+    128, 128, 128, 128, //
+    32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, //
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+];
+
+/// Where each class's hot stack starts in [`Slab`]'s one array of cached blocks; entry
+/// `CLASS_COUNT` is the array's length.
+const HOT_BASE: [u16; CLASS_COUNT + 1] = hot_bases();
+
+/// Hot-cache entries in all ([`HOT_CAP`] summed): the most blocks a value keeps cached.
+pub const HOT_SLOTS: usize = HOT_BASE[CLASS_COUNT] as usize;
+
+/// Prefix sums of [`HOT_CAP`], at compile time.
+const fn hot_bases() -> [u16; CLASS_COUNT + 1] {
+    let mut b = [0u16; CLASS_COUNT + 1];
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        b[c + 1] = b[c] + HOT_CAP[c];
+        c += 1;
+    }
+    b
+}
 
 /// Bytes of empty pages the process-wide pool keeps for reuse; pages returned beyond it are
 /// unmapped.
@@ -476,6 +514,10 @@ pub struct Slab<F: Backend = System> {
     full: [PageList; CLASS_COUNT],
     /// Requested bytes of live blocks, small and large.
     live: usize,
+    /// Per class: blocks in its hot stack, at most `HOT_CAP[class]`.
+    hot_len: [u32; CLASS_COUNT],
+    /// The hot stacks of all classes: recently freed small blocks, still used in their pages.
+    hot: [*mut u8; HOT_SLOTS],
     /// Every page this value holds (base address), keyed by the index stored in its header.
     pages: slab::Slab<usize>,
     /// Page base -> key in `pages`: makes `owns` exact without touching foreign memory.
@@ -516,6 +558,8 @@ impl<F: Backend> Slab<F> {
             partial: [PageList::EMPTY; CLASS_COUNT],
             full: [PageList::EMPTY; CLASS_COUNT],
             live: 0,
+            hot_len: [0; CLASS_COUNT],
+            hot: [ptr::null_mut(); HOT_SLOTS],
             pages: slab::Slab::new(),
             by_addr: AddrMap::default(),
             large: AddrMap::default(),
@@ -532,6 +576,26 @@ impl<F: Backend> Slab<F> {
     /// Pages this value holds (current, partial and full).
     pub fn page_count(&self) -> usize {
         self.pages.len()
+    }
+
+    /// Blocks sitting in the hot caches, free to the caller but used in their pages.
+    pub fn cached_blocks(&self) -> usize {
+        (0..CLASS_COUNT).map(|c| self.hot_len[c] as usize).sum()
+    }
+
+    /// Gives every block of the hot caches back to its page, so that pages holding nothing
+    /// else go back to the pool: for a host that wants memory back now (after a full
+    /// collection), and for tests. Allocation speed is unaffected after the caches refill.
+    pub fn trim(&mut self) {
+        for (class, &base) in HOT_BASE[..CLASS_COUNT].iter().enumerate() {
+            let base = base as usize;
+            let n = std::mem::take(&mut self.hot_len[class]) as usize;
+            for i in base..base + n {
+                // SAFETY: a cached block is a small block of ours, used in its page and not
+                // handed out; it leaves the cache here, so it is freed once.
+                unsafe { self.free_small(NonNull::new_unchecked(self.hot[i])) };
+            }
+        }
     }
 
     /// Hands out a block from `page` if it has one: the free list first (recently freed memory
@@ -791,6 +855,7 @@ impl<F: Backend> Slab<F> {
     /// Gives every page back to the pool and every large block to the fallback; the value is
     /// empty afterwards. Shared by `reset` and `drop`.
     fn release_all(&mut self) {
+        self.hot_len = [0; CLASS_COUNT];
         pool_give(self.pages.drain());
         self.by_addr.clear();
         self.current = [ptr::null_mut(); CLASS_COUNT];
@@ -830,6 +895,18 @@ unsafe impl<F: Backend> Backend for Slab<F> {
     fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
         if size <= MAX_SMALL {
             let class = class_of(size);
+            let n = self.hot_len[class];
+            if n != 0 {
+                self.hot_len[class] = n - 1;
+                self.live += size;
+                // SAFETY: `n - 1 < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1]
+                // <= HOT_SLOTS`; the entry is a cached block of the class (a small block of
+                // ours, used in its page, not handed out), hence non-null.
+                return Some(unsafe {
+                    let at = HOT_BASE[class] as usize + n as usize - 1;
+                    NonNull::new_unchecked(*self.hot.get_unchecked(at))
+                });
+            }
             let page = self.current[class];
             if !page.is_null() {
                 // SAFETY: a current page is a page of ours.
@@ -849,6 +926,26 @@ unsafe impl<F: Backend> Backend for Slab<F> {
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
         if size <= MAX_SMALL {
             self.live -= size;
+            debug_assert!(
+                self.by_addr
+                    .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1))),
+                "free of a foreign block"
+            );
+            let class = class_of(size);
+            let n = self.hot_len[class];
+            if n != HOT_CAP[class] as u32 {
+                // The block stays used in its page; the cache holds it for the next
+                // allocation of its class.
+                // SAFETY: `n < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1]
+                // <= HOT_SLOTS`.
+                unsafe {
+                    *self
+                        .hot
+                        .get_unchecked_mut(HOT_BASE[class] as usize + n as usize) = ptr.as_ptr()
+                };
+                self.hot_len[class] = n + 1;
+                return;
+            }
             // SAFETY: a block whose size is small is one of our small blocks (caller: `size`
             // is the block's size, and small sizes only ever name page blocks).
             unsafe { self.free_small(ptr) }
@@ -936,6 +1033,12 @@ unsafe impl<F: Backend> Backend for Slab<F> {
             allocated += h.used as usize * h.block as usize;
             blocks += h.used as usize;
         }
+        // Cached blocks are used in their pages but not live.
+        for (class, &size) in CLASS_SIZES.iter().enumerate() {
+            let cached = self.hot_len[class] as usize;
+            allocated -= cached * size;
+            blocks -= cached;
+        }
         let reserved = self.pages.len() * PAGE_SIZE + self.large_bytes;
         BackendStats {
             allocated: Some(allocated),
@@ -959,6 +1062,7 @@ impl<F: Backend> std::fmt::Debug for Slab<F> {
         f.debug_struct("Slab")
             .field("pages", &self.pages.len())
             .field("large", &self.large.len())
+            .field("cached", &self.cached_blocks())
             .field("live", &self.live)
             .finish_non_exhaustive()
     }
@@ -967,6 +1071,21 @@ impl<F: Backend> std::fmt::Debug for Slab<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hot_stacks_tile_one_array_and_the_value_stays_small() {
+        assert_eq!(HOT_BASE[0], 0);
+        for c in 0..CLASS_COUNT {
+            assert_eq!(HOT_BASE[c + 1] - HOT_BASE[c], HOT_CAP[c]);
+            assert!(HOT_CAP[c] > 0);
+        }
+        assert_eq!(
+            HOT_SLOTS,
+            HOT_CAP.iter().map(|&c| c as usize).sum::<usize>()
+        );
+        // The module docs promise "about 9 KiB".
+        assert!(size_of::<Slab>() < 10 * 1024, "{}", size_of::<Slab>());
+    }
 
     #[test]
     fn class_table_rounds_up_to_the_smallest_class() {

@@ -31,6 +31,10 @@ fn random_run_large_live_set() {
     let s = lmem_backend::Backend::stats(&b);
     assert_eq!(s.blocks, Some(0));
     assert_eq!(s.allocated, Some(0));
+    assert!(b.cached_blocks() <= lmem_slab::HOT_SLOTS);
+    // Cached blocks may still hold pages; given back, only current pages stay.
+    b.trim();
+    assert_eq!(b.cached_blocks(), 0);
     assert!(
         b.page_count() <= lmem_slab::CLASS_COUNT,
         "only current pages may stay"

@@ -1,7 +1,9 @@
 //! Slab-specific behaviour: classes, in-place resize, page release, reset, stats, ownership and
 //! the large-block fallback.
 use lmem_backend::{ALIGN, Backend, Ownership, Tag};
-use lmem_slab::{CLASS_OF, CLASS_SIZES, MAX_SMALL, PAGE_SIZE, Slab};
+use lmem_slab::{
+    CLASS_COUNT, CLASS_OF, CLASS_SIZES, HOT_CAP, HOT_SLOTS, MAX_SMALL, PAGE_SIZE, Slab,
+};
 use lmem_system::System;
 use std::ptr::NonNull;
 
@@ -119,8 +121,90 @@ fn empty_pages_leave_the_backend() {
         // SAFETY: live blocks of 48, each freed once.
         unsafe { b.deallocate(*p, 48) };
     }
+    // The hot cache keeps the last blocks freed (and so their page); trimmed, every page but
+    // the current one has left.
+    b.trim();
     assert_eq!(b.page_count(), 1, "only the current page stays");
     assert_eq!(b.stats().reserved, Some(PAGE_SIZE));
+}
+
+#[test]
+fn a_freed_block_is_the_next_one_handed_out() {
+    let mut b = Slab::new();
+    let keep: Vec<_> = (0..100)
+        .map(|_| b.allocate(40, Tag::String).unwrap())
+        .collect();
+    for i in [10, 50, 90] {
+        // SAFETY: live block of 40, freed once.
+        unsafe { b.deallocate(keep[i], 40) };
+    }
+    assert_eq!(b.cached_blocks(), 3);
+    // Another class does not see them.
+    let other = b.allocate(16, Tag::String).unwrap();
+    assert!(!keep.contains(&other));
+    // Any size of the class (33..=48) gets them back, the last freed first.
+    for (size, i) in [(33, 90), (48, 50), (40, 10)] {
+        assert_eq!(b.allocate(size, Tag::String), Some(keep[i]));
+    }
+    assert_eq!(b.cached_blocks(), 0);
+    let fresh = b.allocate(40, Tag::String).unwrap();
+    assert!(!keep.contains(&fresh));
+    // SAFETY: live blocks with their sizes, each freed once.
+    unsafe {
+        b.deallocate(other, 16);
+        b.deallocate(fresh, 40);
+        b.deallocate(keep[90], 33);
+        b.deallocate(keep[50], 48);
+        for (i, &p) in keep.iter().enumerate() {
+            if ![50, 90].contains(&i) {
+                b.deallocate(p, 40);
+            }
+        }
+    }
+    assert_eq!(b.stats().blocks, Some(0));
+}
+
+#[test]
+fn the_hot_cache_is_bounded_and_trim_empties_it() {
+    let mut b = Slab::new();
+    // Four pages of the 16 B class, all freed in allocation order.
+    let blocks: Vec<_> = (0..4 * PAGE_SIZE / 16)
+        .map(|_| b.allocate(16, Tag::String).unwrap())
+        .collect();
+    assert!(b.page_count() >= 4);
+    for &p in &blocks {
+        // SAFETY: live block of 16, freed once.
+        unsafe { b.deallocate(p, 16) };
+    }
+    // The cache took the first HOT_CAP[0] frees, the rest went to their pages; pages with
+    // nothing cached emptied and left.
+    assert_eq!(b.cached_blocks(), HOT_CAP[0] as usize);
+    let s = b.stats();
+    assert_eq!((s.blocks, s.allocated), (Some(0), Some(0)));
+    assert!(
+        b.page_count() <= 2,
+        "the current page and the cached blocks' page"
+    );
+    b.trim();
+    assert_eq!(b.cached_blocks(), 0);
+    assert_eq!(b.page_count(), 1);
+
+    // Every class full: the caches hold HOT_SLOTS blocks, no more.
+    let mut live = Vec::new();
+    for (class, &size) in CLASS_SIZES.iter().enumerate() {
+        for _ in 0..HOT_CAP[class] as usize + 5 {
+            live.push((b.allocate(size, Tag::Other).unwrap(), size));
+        }
+    }
+    for &(p, size) in &live {
+        // SAFETY: live block of `size`, freed once.
+        unsafe { b.deallocate(p, size) };
+    }
+    assert_eq!(b.cached_blocks(), HOT_SLOTS);
+    assert_eq!(b.stats().blocks, Some(0));
+    b.trim();
+    assert_eq!(b.cached_blocks(), 0);
+    assert!(b.page_count() <= CLASS_COUNT);
 }
 
 #[test]
