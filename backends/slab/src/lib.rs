@@ -102,7 +102,7 @@
 //! for states whose memory is mostly large blocks (big strings, big tables): those go to the
 //! fallback (`Slab<F>` can use any backend for them), and the page pool's retention
 //! ([`POOL_RETAIN`], process-wide) is memory held on behalf of future states. A value is about
-//! 9 KiB itself (mostly the hot stacks), so a host with thousands of tiny states pays that
+//! 11 KiB itself (mostly the hot stacks), so a host with thousands of tiny states pays that
 //! per state.
 #![warn(missing_docs)]
 
@@ -134,11 +134,14 @@ pub const MAX_SMALL: usize = CLASS_SIZES[CLASS_COUNT - 1];
 pub const CLASS_OF: [u8; MAX_SMALL / ALIGN + 1] = class_table();
 
 /// Hot-cache entries per class: many for the four classes up to 64 B, where nearly all of Lua's
-/// blocks are, few for the large classes, where a cached block holds more memory.
+/// blocks are, 32 up to 1 KiB, and few for the 1–2 KiB classes, where a cached block holds more
+/// memory. (With 8 entries up to 1 KiB, as first tried, the Lua-like mix ran about 5% slower: a
+/// small stack is often full or empty, and then the page path runs.)
 pub const HOT_CAP: [u16; CLASS_COUNT] = [
     128, 128, 128, 128, //
     32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, //
-    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    32, 32, 32, 32, 32, 32, 32, 32, //
+    8, 8, 8, 8,
 ];
 
 /// Where each class's hot stack starts in [`Slab`]'s one array of cached blocks; entry
@@ -1083,8 +1086,9 @@ mod tests {
             HOT_SLOTS,
             HOT_CAP.iter().map(|&c| c as usize).sum::<usize>()
         );
-        // The module docs promise "about 9 KiB".
-        assert!(size_of::<Slab>() < 10 * 1024, "{}", size_of::<Slab>());
+        // The module docs promise "about 11 KiB".
+        let size = size_of::<Slab>();
+        assert!((10 * 1024..12 * 1024).contains(&size), "{size}");
     }
 
     #[test]
