@@ -12,7 +12,8 @@
 //!
 //! The chain, top to bottom: `Heap` (accounting, limit) → trace recorder (`--trace`) → checker
 //! (`--check`) → fault injection (`--fail-at`) → `Swap` (with the `--swap` schedule) → the
-//! backends. The recorder sits right under the heap so that it records the calls Lua's
+//! backends. Without any of the three wrapping options (the common case) the heap holds the
+//! `Swap` directly ([`Chain::Direct`]), one indirect call less on every allocation. The recorder sits right under the heap so that it records the calls Lua's
 //! allocation function makes, with Lua's sizes (not the checker's guarded ones).
 
 use crate::options::{MemOptions, OptionError};
@@ -26,8 +27,69 @@ use std::fs::File;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-/// The backend type under the host's heap: a chain of boxed layers.
-pub type Chain = Box<dyn Backend>;
+/// One layer of the chain: a boxed backend.
+pub type Layer = Box<dyn Backend>;
+
+/// The backend under the host's heap. With no wrapping option (`--fail-at`, `--check`,
+/// `--trace`) the swap layer is the whole chain and the heap calls it directly, so an
+/// allocation makes one indirect call (the swap's current backend) instead of two; otherwise
+/// the heap calls a chain of boxed layers.
+pub enum Chain {
+    /// The swap layer alone, in its own box (the host keeps its address).
+    Direct(Box<Swap>),
+    /// Wrapping layers over the swap layer.
+    Layered(Layer),
+}
+
+/// Forwards each call to the chain's variant.
+macro_rules! on_chain {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            Chain::Direct($b) => $e,
+            Chain::Layered($b) => $e,
+        }
+    };
+}
+
+// SAFETY: every method forwards unchanged to the variant, which upholds the contract.
+unsafe impl Backend for Chain {
+    fn name(&self) -> &str {
+        on_chain!(self, b => b.name())
+    }
+    #[inline]
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        on_chain!(self, b => b.allocate(size, tag))
+    }
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_chain!(self, b => unsafe { b.deallocate(ptr, size) })
+    }
+    #[inline]
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_chain!(self, b => unsafe { b.resize(ptr, old_size, new_size) })
+    }
+    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+        on_chain!(self, b => b.owns(ptr))
+    }
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_chain!(self, b => unsafe { b.usable_size(ptr, size) })
+    }
+    unsafe fn reset(&mut self) -> Result<(), lmem::ResetUnsupported> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_chain!(self, b => unsafe { b.reset() })
+    }
+    fn stats(&self) -> BackendStats {
+        on_chain!(self, b => b.stats())
+    }
+}
 
 /// The host's `lua_Alloc` adapter.
 pub type HostAllocator = LuaAllocator<Chain>;
@@ -95,8 +157,8 @@ pub const LUA_VERSION_NUM: u32 = if cfg!(feature = "lua51") {
 
 /// The trace layer's state: recording, or (after [`Memory::finish_outputs`]) passing through.
 enum Tracing {
-    Recording(Recorder<Chain, File>),
-    Done(Chain),
+    Recording(Recorder<Layer, File>),
+    Done(Layer),
     /// Only while [`Memory::finish_outputs`] swaps the two; never seen by a call.
     Empty,
 }
@@ -181,7 +243,7 @@ pub struct Memory {
     alloc: Box<HostAllocator>,
     /// The [`Swap`] at the bottom of the chain, owned by the chain (see [`Memory::swap`]).
     swap: NonNull<Swap>,
-    checker: Option<Rc<RefCell<Checker<Chain>>>>,
+    checker: Option<Rc<RefCell<Checker<Layer>>>>,
     log: Rc<RefCell<Vec<String>>>,
     limit: Cell<Option<usize>>,
     first_backend: String,
@@ -216,34 +278,39 @@ impl Memory {
         // allocation function.
         let mut swap = Box::new(swap);
         let swap_ptr = NonNull::from(&mut *swap);
-        let mut chain: Chain = swap;
-        if let Some(n) = o.fail_at {
-            chain = Box::new(FaultInjection::fail_at(chain, n));
-        }
         let mut checker = None;
-        if o.check {
-            let c = Rc::new(RefCell::new(Checker::new(chain)));
-            checker = Some(c.clone());
-            chain = Box::new(Shared(c));
-        }
         let mut trace = None;
-        if let Some(path) = &o.trace {
-            let file = File::create(path)
-                .map_err(|e| OptionError(format!("cannot create trace file '{path}': {e}")))?;
-            // The command line, the program by its file name only (not where it was built).
-            let mut args: Vec<String> = std::env::args().collect();
-            if let Some(first) = args.first_mut() {
-                let base = std::path::Path::new(first.as_str()).file_name();
-                *first = base.map_or(String::new(), |b| b.to_string_lossy().into_owned());
+        let chain = if o.fail_at.is_none() && !o.check && o.trace.is_none() {
+            Chain::Direct(swap)
+        } else {
+            let mut chain: Layer = swap;
+            if let Some(n) = o.fail_at {
+                chain = Box::new(FaultInjection::fail_at(chain, n));
             }
-            let label = format!("{} (backend {name})", args.join(" "));
-            let header = Header::new(LUA_VERSION_NUM, &label);
-            let t = Rc::new(RefCell::new(Tracing::Recording(Recorder::new(
-                chain, file, &header,
-            ))));
-            trace = Some((t.clone(), path.clone()));
-            chain = Box::new(TraceLayer(t));
-        }
+            if o.check {
+                let c = Rc::new(RefCell::new(Checker::new(chain)));
+                checker = Some(c.clone());
+                chain = Box::new(Shared(c));
+            }
+            if let Some(path) = &o.trace {
+                let file = File::create(path)
+                    .map_err(|e| OptionError(format!("cannot create trace file '{path}': {e}")))?;
+                // The command line, the program by its file name only (not where it was built).
+                let mut args: Vec<String> = std::env::args().collect();
+                if let Some(first) = args.first_mut() {
+                    let base = std::path::Path::new(first.as_str()).file_name();
+                    *first = base.map_or(String::new(), |b| b.to_string_lossy().into_owned());
+                }
+                let label = format!("{} (backend {name})", args.join(" "));
+                let header = Header::new(LUA_VERSION_NUM, &label);
+                let t = Rc::new(RefCell::new(Tracing::Recording(Recorder::new(
+                    chain, file, &header,
+                ))));
+                trace = Some((t.clone(), path.clone()));
+                chain = Box::new(TraceLayer(t));
+            }
+            Chain::Layered(chain)
+        };
         let mut heap = Heap::new(chain);
         heap.set_limit(o.limit);
         Ok(Memory {
