@@ -21,7 +21,8 @@ pub use lmem_mimalloc as mimalloc;
 #[cfg(feature = "slab")]
 pub use lmem_slab as slab;
 
-use lmem_backend::Backend;
+use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
+use std::ptr::NonNull;
 
 /// Every backend name this project knows, in the order reports list them.
 pub const ALL_NAMES: [&str; 5] = ["system", "jemalloc", "mimalloc", "bump", "slab"];
@@ -85,4 +86,123 @@ pub fn with_backend<V: Visit>(name: &str, v: V) -> Option<V::Output> {
         "slab" => v.visit(Slab::new()),
         _ => return None,
     })
+}
+
+/// A value of any backend, for layers that hold "some backend" chosen at run time (the hot
+/// swap's members). A compiled-in backend is called through a `match`, into which its fast path
+/// is inlined; any other backend (a wrapper, a backend of the host's own) through `Dyn`, one
+/// indirect call. [`AnyBackend::by_name`] makes the compiled-in kinds; `From` takes boxes.
+pub enum AnyBackend {
+    /// libc malloc.
+    System(System),
+    /// jemalloc.
+    #[cfg(feature = "jemalloc")]
+    Jemalloc(Box<Jemalloc>),
+    /// A mimalloc heap.
+    #[cfg(feature = "mimalloc")]
+    Mimalloc(Box<Mimalloc>),
+    /// Pooled bump arenas.
+    #[cfg(feature = "bump")]
+    Bump(Box<Bump>),
+    /// The size-class slab.
+    #[cfg(feature = "slab")]
+    Slab(Box<Slab>),
+    /// Any other backend, behind an indirect call.
+    Dyn(Box<dyn Backend>),
+}
+
+impl AnyBackend {
+    /// A new value of backend `name` at its own kind, or `None` when it is unknown or not
+    /// compiled in.
+    pub fn by_name(name: &str) -> Option<AnyBackend> {
+        Some(match name {
+            "system" => AnyBackend::System(System::new()),
+            #[cfg(feature = "jemalloc")]
+            "jemalloc" => AnyBackend::Jemalloc(Box::new(Jemalloc::new())),
+            #[cfg(feature = "mimalloc")]
+            "mimalloc" => AnyBackend::Mimalloc(Box::new(Mimalloc::new())),
+            #[cfg(feature = "bump")]
+            "bump" => AnyBackend::Bump(Box::new(Bump::new())),
+            #[cfg(feature = "slab")]
+            "slab" => AnyBackend::Slab(Box::new(Slab::new())),
+            _ => return None,
+        })
+    }
+}
+
+impl From<Box<dyn Backend>> for AnyBackend {
+    fn from(b: Box<dyn Backend>) -> Self {
+        AnyBackend::Dyn(b)
+    }
+}
+
+impl<B: Backend + 'static> From<Box<B>> for AnyBackend {
+    fn from(b: Box<B>) -> Self {
+        AnyBackend::Dyn(b)
+    }
+}
+
+impl std::fmt::Debug for AnyBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AnyBackend").field(&self.name()).finish()
+    }
+}
+
+/// Runs `$e` with `$b` bound to the backend inside `$self`, whatever its kind.
+macro_rules! on_any {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            AnyBackend::System($b) => $e,
+            #[cfg(feature = "jemalloc")]
+            AnyBackend::Jemalloc($b) => $e,
+            #[cfg(feature = "mimalloc")]
+            AnyBackend::Mimalloc($b) => $e,
+            #[cfg(feature = "bump")]
+            AnyBackend::Bump($b) => $e,
+            #[cfg(feature = "slab")]
+            AnyBackend::Slab($b) => $e,
+            AnyBackend::Dyn($b) => $e,
+        }
+    };
+}
+
+// SAFETY: every method forwards unchanged to the backend inside, which upholds the contract;
+// the kind of a value never changes, so a block is always freed by the backend that made it.
+unsafe impl Backend for AnyBackend {
+    fn name(&self) -> &str {
+        on_any!(self, b => b.name())
+    }
+    #[inline]
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        on_any!(self, b => b.allocate(size, tag))
+    }
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_any!(self, b => unsafe { b.deallocate(ptr, size) })
+    }
+    #[inline]
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_any!(self, b => unsafe { b.resize(ptr, old_size, new_size) })
+    }
+    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
+        on_any!(self, b => b.owns(ptr))
+    }
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_any!(self, b => unsafe { b.usable_size(ptr, size) })
+    }
+    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
+        // SAFETY: forwarded; the caller's contract is the same.
+        on_any!(self, b => unsafe { b.reset() })
+    }
+    fn stats(&self) -> BackendStats {
+        on_any!(self, b => b.stats())
+    }
 }

@@ -5,6 +5,7 @@
 //! retired backend is dropped when its last live byte is freed. A swap that could misroute a
 //! block (two members that cannot tell their blocks apart) is refused, never guessed.
 
+use crate::backends::AnyBackend;
 use crate::wrap::Registry;
 use lmem_backend::{Backend, BackendStats, Ownership, Tag};
 use std::fmt;
@@ -48,24 +49,25 @@ pub fn tells_ownership(b: &dyn Backend) -> bool {
 /// `b` ready to be swapped to: as it is when it tells its own blocks, otherwise wrapped in a
 /// [`Registry`] so that it does. With every swap target made so, a chain holds at most one
 /// blind member (the first backend) and no swap is refused.
-pub fn with_exact_ownership(b: Box<dyn Backend>) -> Box<dyn Backend> {
-    if tells_ownership(&*b) {
+pub fn with_exact_ownership(b: impl Into<AnyBackend>) -> AnyBackend {
+    let b = b.into();
+    if tells_ownership(&b) {
         b
     } else {
-        Box::new(Registry::new(b))
+        AnyBackend::Dyn(Box::new(Registry::new(b)))
     }
 }
 
 struct Member {
-    backend: Box<dyn Backend>,
+    backend: AnyBackend,
     /// Bytes in this member's live blocks.
     live: usize,
     exact: bool,
 }
 
 impl Member {
-    fn new(backend: Box<dyn Backend>) -> Self {
-        let exact = tells_ownership(&*backend);
+    fn new(backend: AnyBackend) -> Self {
+        let exact = tells_ownership(&backend);
         Member {
             backend,
             live: 0,
@@ -82,7 +84,7 @@ pub struct Swap {
     current: Member,
     retired: Vec<Member>,
     /// Swaps waiting for an allocation count, soonest last.
-    scheduled: Vec<(u64, Box<dyn Backend>)>,
+    scheduled: Vec<(u64, AnyBackend)>,
     /// Allocation count at which the next scheduled swap happens (`u64::MAX`: none).
     next_at: u64,
     allocations: u64,
@@ -100,10 +102,11 @@ impl fmt::Debug for Swap {
 }
 
 impl Swap {
-    /// Starts with `first` as the current backend.
-    pub fn new(first: Box<dyn Backend>) -> Self {
+    /// Starts with `first` as the current backend. A backend of a compiled-in kind
+    /// ([`AnyBackend::by_name`]) is called without an indirect call; a box through one.
+    pub fn new(first: impl Into<AnyBackend>) -> Self {
         Swap {
-            current: Member::new(first),
+            current: Member::new(first.into()),
             retired: Vec::new(),
             scheduled: Vec::new(),
             next_at: u64::MAX,
@@ -140,8 +143,8 @@ impl Swap {
         let members = std::iter::once(&self.current)
             .filter(|m| later || m.live > 0)
             .chain(&self.retired)
-            .map(|m| (&*m.backend, m.exact));
-        let others = self.scheduled.iter().map(|(_, b)| &**b);
+            .map(|m| (&m.backend as &dyn Backend, m.exact));
+        let others = self.scheduled.iter().map(|(_, b)| b as &dyn Backend);
         let others = others
             .chain(std::iter::once(next))
             .map(|b| (b, tells_ownership(b)));
@@ -161,16 +164,18 @@ impl Swap {
 
     /// Makes `next` the current backend now. The old one keeps its live blocks until they are
     /// freed, then is dropped (at once if it has none).
-    pub fn swap_to(&mut self, next: Box<dyn Backend>) -> Result<(), SwapError> {
-        self.check_chain(&*next, false)?;
+    pub fn swap_to(&mut self, next: impl Into<AnyBackend>) -> Result<(), SwapError> {
+        let next = next.into();
+        self.check_chain(&next, false)?;
         self.install(next);
         Ok(())
     }
 
     /// Swaps to `next` once `after` more allocations have been served (the host's `--swap
     /// NAME@N`). Checked now against every member and every swap already scheduled.
-    pub fn schedule(&mut self, after: u64, next: Box<dyn Backend>) -> Result<(), SwapError> {
-        self.check_chain(&*next, true)?;
+    pub fn schedule(&mut self, after: u64, next: impl Into<AnyBackend>) -> Result<(), SwapError> {
+        let next = next.into();
+        self.check_chain(&next, true)?;
         let at = self.allocations.saturating_add(after);
         self.scheduled.push((at, next));
         self.scheduled.sort_by_key(|&(at, _)| std::cmp::Reverse(at));
@@ -178,7 +183,7 @@ impl Swap {
         Ok(())
     }
 
-    fn install(&mut self, next: Box<dyn Backend>) {
+    fn install(&mut self, next: AnyBackend) {
         let old = std::mem::replace(&mut self.current, Member::new(next));
         if old.live > 0 {
             self.retired.push(old);

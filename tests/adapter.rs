@@ -223,7 +223,7 @@ fn scheduled_swaps_happen_after_n_allocations() {
 #[test]
 fn swap_targets_made_exact_are_never_refused() {
     assert!(!lmem::tells_ownership(&System::new()));
-    assert!(lmem::tells_ownership(&*lmem::with_exact_ownership(
+    assert!(lmem::tells_ownership(&lmem::with_exact_ownership(
         Box::new(System::new())
     )));
     let mut s = Swap::new(Box::new(System::new()));

@@ -50,3 +50,59 @@ fn with_backend_runs_at_the_static_type() {
     }
     assert!(lmem::backends::with_backend("nope", Probe).is_none());
 }
+
+#[test]
+fn any_backend_keeps_each_kind_and_its_contract() {
+    use lmem::backends::AnyBackend;
+    use lmem::{Backend, Ownership, Swap};
+    use lmem_backend::conformance as kit;
+    for name in ALL_NAMES {
+        assert_eq!(
+            AnyBackend::by_name(name).is_some(),
+            is_compiled(name),
+            "{name}"
+        );
+    }
+    assert!(AnyBackend::by_name("nope").is_none());
+    for name in names() {
+        let mut b = AnyBackend::by_name(name).unwrap();
+        assert_eq!(b.name(), name);
+        // Compiled-in kinds are called through the enum, not a box.
+        assert!(!matches!(b, AnyBackend::Dyn(_)), "{name}");
+        kit::alignment(&mut b);
+        kit::grow_keeps_prefix(&mut b);
+        kit::shrink_keeps_prefix(&mut b);
+        kit::no_overlap(&mut b);
+        kit::tag_is_not_a_size(&mut b);
+        kit::failure_leaves_block_intact(&mut b);
+        kit::frees_never_fail(&mut b);
+        kit::ownership_is_never_wrong(&mut b);
+        kit::random_run(&mut b, 0xa11, 20_000);
+        // Made exact for a swap: the same kind when it tells its blocks, a registry otherwise.
+        let exact = lmem::with_exact_ownership(AnyBackend::by_name(name).unwrap());
+        assert!(lmem::tells_ownership(&exact), "{name}");
+        assert_eq!(
+            matches!(exact, AnyBackend::Dyn(_)),
+            !lmem::tells_ownership(&AnyBackend::by_name(name).unwrap()),
+            "{name}"
+        );
+    }
+    // A boxed backend goes behind the indirect call, and still works in a swap chain.
+    let boxed: AnyBackend = by_name("system").unwrap().into();
+    assert!(matches!(boxed, AnyBackend::Dyn(_)));
+    let mut s = Swap::new(boxed);
+    let p = s.allocate(48, lmem::Tag::Table).unwrap();
+    for name in names() {
+        s.swap_to(lmem::with_exact_ownership(
+            AnyBackend::by_name(name).unwrap(),
+        ))
+        .unwrap();
+        let q = s.allocate(64, lmem::Tag::String).unwrap();
+        assert_eq!(s.owns(q), Ownership::Owned);
+        // SAFETY: live block of 64, freed once.
+        unsafe { s.deallocate(q, 64) };
+    }
+    // SAFETY: the first block, still live in the retired system backend.
+    unsafe { s.deallocate(p, 48) };
+    assert!(s.retired_names().is_empty());
+}

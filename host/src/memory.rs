@@ -17,6 +17,7 @@
 //! allocation function makes, with Lua's sizes (not the checker's guarded ones).
 
 use crate::options::{MemOptions, OptionError};
+use lmem::backends::AnyBackend;
 use lmem::trace::{Header, Recorder};
 use lmem::{Backend, BackendStats, Checker, FaultInjection, Heap, LuaAllocator, Ownership, Stats};
 use lmem::{Swap, Tag};
@@ -234,8 +235,8 @@ unsafe impl Backend for TraceLayer {
 }
 
 /// A backend to swap *to*, made to tell its own blocks (see [`lmem::with_exact_ownership`]).
-fn swap_target(name: &str) -> Option<Box<dyn Backend>> {
-    lmem::backends::by_name(name).map(lmem::with_exact_ownership)
+fn swap_target(name: &str) -> Option<AnyBackend> {
+    AnyBackend::by_name(name).map(lmem::with_exact_ownership)
 }
 
 /// The memory of one state: the allocator and handles on the swap and the checker.
@@ -255,7 +256,7 @@ impl Memory {
     /// Builds the chain the options ask for. Fails on a backend name that is not compiled in.
     pub fn new(o: &MemOptions) -> Result<Memory, OptionError> {
         let name = o.backend.clone().unwrap_or_else(|| "system".to_owned());
-        let base = lmem::backends::by_name(&name)
+        let base = AnyBackend::by_name(&name)
             .ok_or_else(|| OptionError(format!("unknown backend '{name}'")))?;
         let mut swap = Swap::new(base);
         let log = Rc::new(RefCell::new(Vec::new()));

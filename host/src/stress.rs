@@ -8,7 +8,7 @@
 //! be back within their bounds. Any violation makes the command exit non-zero.
 
 use crate::ffi;
-use lmem::backends::{self, by_name};
+use lmem::backends::{self, AnyBackend, by_name};
 use lmem::{Accounting, Backend, Checker, FaultInjection, FaultPlan, Heap, LuaAllocator};
 use lmem::{Rng, Swap};
 use std::ffi::{CStr, CString, c_int};
@@ -216,11 +216,12 @@ struct Chunk {
 
 /// Runs one state to its end and checks what is left.
 fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> StateResult {
-    let mut swap = Swap::new(by_name(backend).expect("backend names come from the list"));
+    let mut swap =
+        Swap::new(AnyBackend::by_name(backend).expect("backend names come from the list"));
     for _ in 0..rng.below(o.max_swaps as usize + 1) {
         let to = &o.backends[rng.below(o.backends.len())];
         let at = rng.below(20_000) as u64;
-        if let Some(b) = by_name(to).map(lmem::with_exact_ownership) {
+        if let Some(b) = AnyBackend::by_name(to).map(lmem::with_exact_ownership) {
             // A refusal here would be a bug in swap_target; it is reported below.
             if let Err(e) = swap.schedule(at, b) {
                 return violation(format!("{backend}: swap to {to} refused: {e}"));
