@@ -1088,6 +1088,8 @@ mod tests {
             HOT_SLOTS,
             HOT_CAP.iter().map(|&c| c as usize).sum::<usize>()
         );
+        // The module docs name the worst case: 1184 pages of 16 KiB, 18.5 MiB.
+        assert_eq!((HOT_SLOTS, HOT_SLOTS * PAGE_SIZE), (1184, 18_944 * 1024));
         // The module docs promise "about 11 KiB".
         let size = size_of::<Slab>();
         assert!((10 * 1024..12 * 1024).contains(&size), "{size}");
