@@ -13,8 +13,10 @@
 //! The chain, top to bottom: `Heap` (accounting, limit) → trace recorder (`--trace`) → checker
 //! (`--check`) → fault injection (`--fail-at`) → `Swap` (with the `--swap` schedule) → the
 //! backends. Without any of the three wrapping options (the common case) the heap holds the
-//! `Swap` directly ([`Chain::Direct`]), one indirect call less on every allocation. The recorder sits right under the heap so that it records the calls Lua's
-//! allocation function makes, with Lua's sizes (not the checker's guarded ones).
+//! `Swap` directly ([`Chain::Direct`]), and the swap holds its backends as
+//! [`AnyBackend`]s, so an allocation reaches the backend with no indirect call. The recorder
+//! sits right under the heap so that it records the calls Lua's allocation function makes,
+//! with Lua's sizes (not the checker's guarded ones).
 
 use crate::options::{MemOptions, OptionError};
 use lmem::backends::AnyBackend;
@@ -32,9 +34,8 @@ use std::rc::Rc;
 pub type Layer = Box<dyn Backend>;
 
 /// The backend under the host's heap. With no wrapping option (`--fail-at`, `--check`,
-/// `--trace`) the swap layer is the whole chain and the heap calls it directly, so an
-/// allocation makes one indirect call (the swap's current backend) instead of two; otherwise
-/// the heap calls a chain of boxed layers.
+/// `--trace`) the swap layer is the whole chain and the heap calls it directly, with no
+/// indirect call; otherwise the heap calls a chain of boxed layers.
 pub enum Chain {
     /// The swap layer alone, in its own box (the host keeps its address).
     Direct(Box<Swap>),
