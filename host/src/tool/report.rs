@@ -150,7 +150,7 @@ pub fn geomean(values: &[f64]) -> Option<f64> {
     Some((values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
 }
 
-/// Where [`write`] put the report.
+/// Where [`write()`] put the report.
 pub struct Written {
     /// `report.json`.
     pub json: PathBuf,
