@@ -21,8 +21,7 @@ pub use lmem_mimalloc as mimalloc;
 #[cfg(feature = "slab")]
 pub use lmem_slab as slab;
 
-use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
-use std::ptr::NonNull;
+use lmem_backend::Backend;
 
 /// Every backend name this project knows, in the order reports list them.
 pub const ALL_NAMES: [&str; 5] = ["system", "jemalloc", "mimalloc", "bump", "slab"];
@@ -166,43 +165,6 @@ macro_rules! on_any {
     };
 }
 
-// SAFETY: every method forwards unchanged to the backend inside, which upholds the contract;
-// the kind of a value never changes, so a block is always freed by the backend that made it.
-unsafe impl Backend for AnyBackend {
-    fn name(&self) -> &str {
-        on_any!(self, b => b.name())
-    }
-    #[inline]
-    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        on_any!(self, b => b.allocate(size, tag))
-    }
-    #[inline]
-    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_any!(self, b => unsafe { b.deallocate(ptr, size) })
-    }
-    #[inline]
-    unsafe fn resize(
-        &mut self,
-        ptr: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_any!(self, b => unsafe { b.resize(ptr, old_size, new_size) })
-    }
-    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        on_any!(self, b => b.owns(ptr))
-    }
-    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_any!(self, b => unsafe { b.usable_size(ptr, size) })
-    }
-    unsafe fn reset(&mut self) -> Result<(), ResetUnsupported> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_any!(self, b => unsafe { b.reset() })
-    }
-    fn stats(&self) -> BackendStats {
-        on_any!(self, b => b.stats())
-    }
-}
+// SAFETY: a value's kind never changes (no method replaces it), so a block is always freed by
+// the backend that made it.
+lmem_backend::forward_backend_enum!(unsafe impl Backend for AnyBackend => on_any);

@@ -18,7 +18,8 @@ pub use heap::{
     Collect, DebtConvention, EmergencyHook, ErrorHandler, GcStepHook, Heap, MIN_VECTOR,
 };
 pub use lmem_backend::{
-    ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag, rng::Rng,
+    ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag, forward_backend_enum,
+    rng::Rng,
 };
 pub use stats::{Accounting, Basic, Detailed, HISTOGRAM_BUCKETS, Histogram, Stats, TagStats};
 pub use swap::{Swap, SwapError, tells_ownership, with_exact_ownership};

@@ -53,45 +53,9 @@ macro_rules! on_chain {
     };
 }
 
-// SAFETY: every method forwards unchanged to the variant, which upholds the contract.
-unsafe impl Backend for Chain {
-    fn name(&self) -> &str {
-        on_chain!(self, b => b.name())
-    }
-    #[inline]
-    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        on_chain!(self, b => b.allocate(size, tag))
-    }
-    #[inline]
-    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_chain!(self, b => unsafe { b.deallocate(ptr, size) })
-    }
-    #[inline]
-    unsafe fn resize(
-        &mut self,
-        ptr: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_chain!(self, b => unsafe { b.resize(ptr, old_size, new_size) })
-    }
-    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        on_chain!(self, b => b.owns(ptr))
-    }
-    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_chain!(self, b => unsafe { b.usable_size(ptr, size) })
-    }
-    unsafe fn reset(&mut self) -> Result<(), lmem::ResetUnsupported> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        on_chain!(self, b => unsafe { b.reset() })
-    }
-    fn stats(&self) -> BackendStats {
-        on_chain!(self, b => b.stats())
-    }
-}
+// SAFETY: the heap owns its chain and never replaces it, so the variant never changes and
+// every block goes back to the layer that made it.
+lmem::forward_backend_enum!(unsafe impl Backend for Chain => on_chain);
 
 /// The host's `lua_Alloc` adapter.
 pub type HostAllocator = LuaAllocator<Chain>;

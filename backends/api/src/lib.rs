@@ -346,6 +346,86 @@ macro_rules! forward_backend {
 
 forward_backend!(Box<B>, &mut B);
 
+/// Implements [`Backend`] for an enum whose every variant holds a backend, forwarding each
+/// method to the backend of the variant at hand (static dispatch: the variant's fast path can
+/// be inlined into the `match`).
+///
+/// `$on` names a `macro_rules!` macro of the caller's: `$on!(self, b => expr)` matches `self`
+/// and evaluates `expr` with `b` bound to the variant's backend, so its arms may carry
+/// `#[cfg]`. The invocation spells `unsafe impl` because the impl is sound only if a value's
+/// variant never changes while it has live blocks (each block must reach the backend that made
+/// it); write the `// SAFETY:` comment that says so above it.
+///
+/// ```
+/// use lmem_backend::{Backend, Tag};
+/// # use lmem_backend::{BackendStats, Ownership};
+/// # use std::ptr::NonNull;
+/// # struct Null;
+/// # unsafe impl Backend for Null {
+/// #     fn name(&self) -> &str { "null" }
+/// #     fn allocate(&mut self, _: usize, _: Tag) -> Option<NonNull<u8>> { None }
+/// #     unsafe fn deallocate(&mut self, _: NonNull<u8>, _: usize) {}
+/// # }
+/// enum Either { A(Null), B(Box<dyn Backend>) }
+/// macro_rules! on_either {
+///     ($self:expr, $b:ident => $e:expr) => {
+///         match $self { Either::A($b) => $e, Either::B($b) => $e }
+///     };
+/// }
+/// // SAFETY: no method changes the variant, so blocks go back to the backend that made them.
+/// lmem_backend::forward_backend_enum!(unsafe impl Backend for Either => on_either);
+/// assert_eq!(Either::A(Null).name(), "null");
+/// ```
+#[macro_export]
+macro_rules! forward_backend_enum {
+    (unsafe impl Backend for $ty:ty => $on:ident) => {
+        // SAFETY: every method forwards unchanged to the variant's backend, which upholds the
+        // contract; the caller vouches that a value's variant never changes under live blocks.
+        unsafe impl $crate::Backend for $ty {
+            fn name(&self) -> &str {
+                $on!(self, b => b.name())
+            }
+            #[inline]
+            fn allocate(
+                &mut self,
+                size: usize,
+                tag: $crate::Tag,
+            ) -> ::core::option::Option<::core::ptr::NonNull<u8>> {
+                $on!(self, b => b.allocate(size, tag))
+            }
+            #[inline]
+            unsafe fn deallocate(&mut self, ptr: ::core::ptr::NonNull<u8>, size: usize) {
+                // SAFETY: forwarded; the caller's contract is the same.
+                $on!(self, b => unsafe { b.deallocate(ptr, size) })
+            }
+            #[inline]
+            unsafe fn resize(
+                &mut self,
+                ptr: ::core::ptr::NonNull<u8>,
+                old_size: usize,
+                new_size: usize,
+            ) -> ::core::option::Option<::core::ptr::NonNull<u8>> {
+                // SAFETY: forwarded; the caller's contract is the same.
+                $on!(self, b => unsafe { b.resize(ptr, old_size, new_size) })
+            }
+            fn owns(&self, ptr: ::core::ptr::NonNull<u8>) -> $crate::Ownership {
+                $on!(self, b => b.owns(ptr))
+            }
+            unsafe fn usable_size(&self, ptr: ::core::ptr::NonNull<u8>, size: usize) -> usize {
+                // SAFETY: forwarded; the caller's contract is the same.
+                $on!(self, b => unsafe { b.usable_size(ptr, size) })
+            }
+            unsafe fn reset(&mut self) -> ::core::result::Result<(), $crate::ResetUnsupported> {
+                // SAFETY: forwarded; the caller's contract is the same.
+                $on!(self, b => unsafe { b.reset() })
+            }
+            fn stats(&self) -> $crate::BackendStats {
+                $on!(self, b => b.stats())
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
