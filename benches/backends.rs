@@ -23,7 +23,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lmem::backends::{Bump, Jemalloc, Mimalloc, Slab, System};
-use lmem::{Backend, Rng, Tag};
+use lmem::wrap::Operation;
+use lmem::{Backend, Rng, Tag, Tracking};
 use std::hint::black_box;
 use std::ptr::NonNull;
 
@@ -154,28 +155,17 @@ impl Floor {
     /// Records the addresses `Minimal` returns on one pass of the mix (from a warm state, as the
     /// benchmark runs it: the blocks of a pass are the free blocks of the previous one).
     fn new(mix: &Mix) -> Self {
-        struct Record<'a>(&'a mut Minimal, Vec<NonNull<u8>>);
-        // SAFETY: forwards to `Minimal`, recording what it returns.
-        unsafe impl Backend for Record<'_> {
-            fn name(&self) -> &str {
-                "record"
-            }
-            fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-                let p = self.0.allocate(size, tag)?;
-                self.1.push(p);
-                Some(p)
-            }
-            unsafe fn deallocate(&mut self, p: NonNull<u8>, size: usize) {
-                // SAFETY: forwarded unchanged (caller).
-                unsafe { self.0.deallocate(p, size) }
-            }
-        }
         let mut owner = Minimal::new();
         let mut slots = vec![None; 4096];
         lua_mix(&mut owner, mix, &mut slots);
-        let mut rec = Record(&mut owner, Vec::new());
+        let mut rec = Tracking::with_log(&mut owner);
         lua_mix(&mut rec, mix, &mut slots);
-        let addrs = rec.1;
+        let addrs = rec
+            .take_log()
+            .into_iter()
+            .filter(|e| matches!(e.op, Operation::Allocate(_)))
+            .map(|e| NonNull::new(e.result as *mut u8).expect("the mix never fails"))
+            .collect();
         Floor {
             addrs,
             next: 0,
