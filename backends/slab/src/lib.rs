@@ -784,12 +784,9 @@ impl<F: Backend> Slab<F> {
     /// `ptr` is a live small block of ours.
     #[inline(always)]
     unsafe fn free_small(&mut self, ptr: NonNull<u8>) {
+        // Debug builds checked that the block is ours when it was freed (`deallocate`), before
+        // the hot cache or this page free.
         let page = page_of(ptr);
-        debug_assert!(
-            self.by_addr
-                .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1))),
-            "free of a foreign block"
-        );
         // SAFETY: `ptr` is a live block of ours (caller), so `page` is a live page header of
         // ours; the block's first word is ours to use for the free-list link now.
         unsafe {
