@@ -1,7 +1,8 @@
-//! `Heap<B>`: Lua's `lmem.c` over a backend — one realloc entry point, accounting that drives the
-//! collector, a memory limit, emergency collection and one retry.
+//! `Heap<B>`: lmem.c's VM-side API — the `luaM_*` layer — over a [`Layer`]: GC-debt conventions,
+//! emergency collection and one retry, GC-step hooks, the raising variants, vectors and growth.
 
 use crate::error::MemError;
+use crate::layer::Layer;
 use crate::stats::{Accounting, Detailed, Stats};
 use lmem_backend::{Backend, MAX_SIZE, Tag};
 use std::fmt;
@@ -47,30 +48,27 @@ fn panic_with(e: &MemError) -> ! {
 /// Lua's smallest vector: `MINSIZEARRAY` in `lmem.c`.
 pub const MIN_VECTOR: usize = 4;
 
-/// A heap: the accounting and policy of Lua's memory manager over a [`Backend`], counting what
-/// `A` asks for ([`Detailed`] by default; [`Basic`](crate::Basic) keeps only what `lmem.c` keeps).
+/// A heap: lmem.c's VM-side API over a [`Layer`] — GC-debt conventions, emergency collection and
+/// one retry, GC-step hooks, the raising variants, vectors and their growth — counting what `A`
+/// asks for ([`Detailed`] by default; [`Basic`](crate::Basic) keeps only what `lmem.c` keeps).
 ///
-/// Every request goes through one entry point ([`Heap::try_realloc`]), as in `lmem.c`; the
-/// counters change only after a request succeeds, so a failed request leaves the heap exactly
-/// as it was. The heap does not know its blocks: like Lua, the caller passes each block's size
-/// back (`osize`).
+/// This is the half a VM written in Rust uses (Lua itself keeps its debt and collects on its
+/// own, so `lmem-lua` runs only the [`Layer`]). Every request goes through one entry point
+/// ([`Heap::try_realloc`]), as in `lmem.c`; the counters change only after a request succeeds,
+/// so a failed request leaves the heap exactly as it was. The heap does not know its blocks:
+/// like Lua, the caller passes each block's size back (`osize`).
 pub struct Heap<B: Backend, A: Accounting = Detailed> {
-    backend: B,
-    /// Bytes in live blocks (`gettotalbytes`): the limit and the GC debt are derived from it.
-    live: usize,
+    /// The half under the allocation function: backend, live bytes, limit, accounting.
+    layer: Layer<B, A>,
+    /// Requests that failed after the emergency collection and the retry.
     failures: u64,
     emergencies: u64,
-    acct: A,
-    /// Live-byte ceiling; `usize::MAX` when unlimited.
-    limit: usize,
     /// What the collector has paid for: Lua 5.4's `GCdebt` is `live - gc_paid`. Kept this way
-    /// so that a request updates one counter (`live`), not two.
+    /// so that a request updates one counter (the layer's live bytes), not two.
     gc_paid: isize,
     /// A GC step is due when `live > gc_trigger` (`isize::MAX` without a step hook), so the
     /// hot path tests one comparison whatever the convention.
     gc_trigger: isize,
-    /// `min(limit, gc_trigger)`: at or below it a request needs no limit or GC-step check.
-    watermark: usize,
     convention: DebtConvention,
     emergency: Option<EmergencyHook<B, A>>,
     gc_step: Option<GcStepHook<B, A>>,
@@ -86,8 +84,8 @@ impl<B: Backend + Default> Default for Heap<B> {
 impl<B: Backend, A: Accounting> fmt::Debug for Heap<B, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heap")
-            .field("backend", &self.backend.name())
-            .field("live", &self.live)
+            .field("backend", &self.layer.backend().name())
+            .field("live", &self.layer.live())
             .field("limit", &self.limit())
             .field("gc_debt", &self.gc_debt())
             .finish_non_exhaustive()
@@ -104,16 +102,17 @@ impl<B: Backend> Heap<B> {
 impl<B: Backend, A: Accounting> Heap<B, A> {
     /// A heap over `backend` counting what `A` asks for, unlimited, with no hooks.
     pub fn with_accounting(backend: B) -> Self {
+        Heap::on_layer(Layer::with_accounting(backend))
+    }
+
+    /// A heap over `layer` (its live blocks, limit and counts go on), with no hooks.
+    pub fn on_layer(layer: Layer<B, A>) -> Self {
         Heap {
-            backend,
-            live: 0,
+            layer,
             failures: 0,
             emergencies: 0,
-            acct: A::default(),
-            limit: usize::MAX,
             gc_paid: 0,
             gc_trigger: isize::MAX,
-            watermark: usize::MAX,
             convention: DebtConvention::Lua54,
             emergency: None,
             gc_step: None,
@@ -121,49 +120,54 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
         }
     }
 
-    /// The backend.
-    pub fn backend(&self) -> &B {
-        &self.backend
+    /// The layer under the heap.
+    pub fn layer(&self) -> &Layer<B, A> {
+        &self.layer
     }
 
-    /// The backend, mutably (to swap, reset or configure it).
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        self.layer.backend()
+    }
+
+    /// The backend, mutably (to configure it).
     pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.backend
+        self.layer.backend_mut()
     }
 
     /// Gives the backend back. Blocks still live stay live in it.
     pub fn into_backend(self) -> B {
-        self.backend
+        self.layer.into_parts().0
+    }
+
+    /// Gives the layer back (live blocks, limit and counts with it).
+    pub fn into_layer(self) -> Layer<B, A> {
+        self.layer
     }
 
     /// The counters, as the accounting `A` keeps them.
     pub fn stats(&self) -> Stats {
-        let mut s = Stats {
-            live: self.live,
-            failures: self.failures,
-            ..Stats::default()
-        };
+        let mut s = self.layer.stats();
+        s.failures = self.failures;
         s.emergencies = self.emergencies;
-        self.acct.report(&mut s);
         s
     }
 
     /// Bytes in live blocks (Lua's `gettotalbytes`).
     pub fn total_bytes(&self) -> usize {
-        self.live
+        self.layer.live()
     }
 
     /// The live-byte limit, if any.
     pub fn limit(&self) -> Option<usize> {
-        (self.limit != usize::MAX).then_some(self.limit)
+        self.layer.limit()
     }
 
     /// Sets or clears the live-byte limit. A request that would take the live bytes above it
     /// fails (after the emergency hook and one retry) with `not enough memory`; blocks already
     /// live are not touched, and shrinks and frees always succeed.
     pub fn set_limit(&mut self, limit: Option<usize>) {
-        self.limit = limit.unwrap_or(usize::MAX);
-        self.update_watermark();
+        self.layer.set_limit(limit);
     }
 
     /// Installs the emergency-collection hook (Lua's `luaC_fullgc(L, 1)` in `tryagain`).
@@ -190,7 +194,7 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
 
     /// Lua 5.4's debt: bytes allocated and not yet paid for.
     fn debt54(&self) -> isize {
-        self.live as isize - self.gc_paid
+        self.layer.live() as isize - self.gc_paid
     }
 
     /// The GC debt in the chosen convention.
@@ -207,14 +211,14 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
             DebtConvention::Lua54 => debt,
             DebtConvention::Lua55 => debt.saturating_neg(),
         };
-        self.gc_paid = (self.live as isize).saturating_sub(debt54);
+        self.gc_paid = (self.layer.live() as isize).saturating_sub(debt54);
         self.update_gc_trigger();
     }
 
     /// Asks for the next GC step after `bytes` more bytes are allocated, whatever the convention.
     pub fn set_gc_threshold(&mut self, bytes: usize) {
         let bytes = bytes.min(isize::MAX as usize) as isize;
-        self.gc_paid = (self.live as isize).saturating_add(bytes);
+        self.gc_paid = (self.layer.live() as isize).saturating_add(bytes);
         self.update_gc_trigger();
     }
 
@@ -234,7 +238,6 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
             (Some(_), DebtConvention::Lua54) => self.gc_paid,
             (Some(_), DebtConvention::Lua55) => self.gc_paid.saturating_sub(1),
         };
-        self.update_watermark();
     }
 
     // ---------------------------------------------------------------------------------------
@@ -307,81 +310,26 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
         }
     }
 
-    /// Whether `extra` more live bytes stay within the limit. Sizes above `MAX_SIZE` never do
-    /// (no backend may serve them), which also keeps `live + extra` from overflowing.
-    #[inline]
-    fn within_limit(&self, extra: usize) -> bool {
-        extra <= MAX_SIZE && self.live + extra <= self.limit
-    }
-
-    /// Whether `extra` more live bytes stay at or below the watermark: then neither the limit
-    /// nor a GC step can be involved, and the request takes the fast path. One test covers the
-    /// limit, the GC trigger and absurd sizes (an overflowing sum).
-    #[inline]
-    fn below_watermark(&self, extra: usize) -> bool {
-        let (after, overflow) = self.live.overflowing_add(extra);
-        !overflow && after <= self.watermark
-    }
-
-    /// Recomputes the watermark from the limit and the GC trigger.
-    fn update_watermark(&mut self) {
-        let trigger = self.gc_trigger.max(0) as usize;
-        self.watermark = self.limit.min(trigger);
-    }
-
     #[inline]
     fn alloc_block(&mut self, size: usize, tag: Tag) -> Result<NonNull<u8>, MemError> {
-        let below = self.below_watermark(size);
-        if below && let Some(p) = self.backend.allocate(size, tag) {
-            self.live += size;
-            self.acct.allocated(size, tag, self.live);
-            return Ok(p);
-        }
-        self.alloc_block_slow(size, tag, below)
-    }
-
-    /// A new block near the limit or the GC trigger, or after the backend said no (`tried`).
-    #[cold]
-    #[inline(never)]
-    fn alloc_block_slow(
-        &mut self,
-        size: usize,
-        tag: Tag,
-        tried: bool,
-    ) -> Result<NonNull<u8>, MemError> {
-        let first = if tried {
-            None
-        } else {
-            self.first_try_alloc(size, tag)
+        let p = match self.layer.try_allocate(size, tag) {
+            Ok(p) => p,
+            Err(e) => self.alloc_again(size, tag, e)?,
         };
-        let p = match first {
-            Some(p) => p,
-            None => self.alloc_again(size, tag)?,
-        };
-        self.live += size;
-        self.acct.allocated(size, tag, self.live);
         self.after_growth();
         Ok(p)
-    }
-
-    #[inline]
-    fn first_try_alloc(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        if !self.within_limit(size) {
-            return None;
-        }
-        self.backend.allocate(size, tag)
     }
 
     /// `tryagain` for a new block: one emergency collection, one retry, else the error.
     #[cold]
     #[inline(never)]
-    fn alloc_again(&mut self, size: usize, tag: Tag) -> Result<NonNull<u8>, MemError> {
-        if self.emergency_collect(size)
-            && let Some(p) = self.first_try_alloc(size, tag)
-        {
-            return Ok(p);
+    fn alloc_again(&mut self, size: usize, tag: Tag, e: MemError) -> Result<NonNull<u8>, MemError> {
+        if !self.emergency_collect(size) {
+            return Err(self.failed(e));
         }
-        Err(self.failed(size, size))
+        self.layer
+            .try_allocate(size, tag)
+            .map_err(|e| self.failed(e))
     }
 
     /// # Safety
@@ -394,72 +342,16 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
         osize: usize,
         nsize: usize,
     ) -> Result<NonNull<u8>, MemError> {
-        debug_assert!(
-            osize <= self.live,
-            "lmem: resize of {osize} B with {} B live",
-            self.live
-        );
-        let below = nsize <= osize || self.below_watermark(nsize - osize);
-        if below {
-            // SAFETY: `p` is a live block of the backend of size `osize`, `nsize > 0` (caller).
-            if let Some(q) = unsafe { self.backend.resize(p, osize, nsize) } {
-                self.live = self.live - osize + nsize;
-                self.acct.resized(osize, nsize, self.live);
-                return Ok(q);
-            }
-        }
-        // SAFETY: forwarded caller contract; a failed first try left `p` live.
-        unsafe { self.resize_block_slow(p, osize, nsize, below) }
-    }
-
-    /// A resize near the limit or the GC trigger, or after the backend said no (`tried`).
-    ///
-    /// # Safety
-    ///
-    /// `p` is a live block of size `osize`; `nsize > 0`.
-    #[cold]
-    #[inline(never)]
-    unsafe fn resize_block_slow(
-        &mut self,
-        p: NonNull<u8>,
-        osize: usize,
-        nsize: usize,
-        tried: bool,
-    ) -> Result<NonNull<u8>, MemError> {
-        let first = if tried {
-            None
-        } else {
-            // SAFETY: forwarded caller contract.
-            unsafe { self.first_try_resize(p, osize, nsize) }
-        };
-        let q = match first {
-            Some(q) => q,
+        // SAFETY: `p` is a live block of the layer of size `osize`, `nsize > 0` (caller).
+        let q = match unsafe { self.layer.try_resize(p, osize, nsize) } {
+            Ok(q) => q,
             // SAFETY: forwarded caller contract; the failed first try left `p` live.
-            None => unsafe { self.resize_again(p, osize, nsize) }?,
+            Err(e) => unsafe { self.resize_again(p, osize, nsize, e) }?,
         };
-        self.live = self.live - osize + nsize;
-        self.acct.resized(osize, nsize, self.live);
         if nsize > osize {
             self.after_growth();
         }
         Ok(q)
-    }
-
-    /// # Safety
-    ///
-    /// `p` is a live block of size `osize`; `nsize > 0`.
-    #[inline]
-    unsafe fn first_try_resize(
-        &mut self,
-        p: NonNull<u8>,
-        osize: usize,
-        nsize: usize,
-    ) -> Option<NonNull<u8>> {
-        if nsize > osize && !self.within_limit(nsize - osize) {
-            return None;
-        }
-        // SAFETY: `p` is a live block of the backend of size `osize`, `nsize > 0` (caller).
-        unsafe { self.backend.resize(p, osize, nsize) }
     }
 
     /// `tryagain` for a resize.
@@ -474,14 +366,13 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
         p: NonNull<u8>,
         osize: usize,
         nsize: usize,
+        e: MemError,
     ) -> Result<NonNull<u8>, MemError> {
-        if self.emergency_collect(nsize) {
-            // SAFETY: the hook may free other blocks but not `p`, which the caller owns.
-            if let Some(q) = unsafe { self.first_try_resize(p, osize, nsize) } {
-                return Ok(q);
-            }
+        if !self.emergency_collect(nsize) {
+            return Err(self.failed(e));
         }
-        Err(self.failed(nsize, nsize.saturating_sub(osize)))
+        // SAFETY: the hook may free other blocks but not `p`, which the caller owns.
+        unsafe { self.layer.try_resize(p, osize, nsize) }.map_err(|e| self.failed(e))
     }
 
     /// # Safety
@@ -489,15 +380,8 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
     /// `p` is a live block of size `osize`.
     #[inline]
     unsafe fn free_block(&mut self, p: NonNull<u8>, osize: usize) {
-        // SAFETY: `p` is a live block of the backend of size `osize` (caller).
-        unsafe { self.backend.deallocate(p, osize) };
-        debug_assert!(
-            osize <= self.live,
-            "lmem: free of {osize} B with {} B live",
-            self.live
-        );
-        self.live -= osize;
-        self.acct.freed(osize);
+        // SAFETY: `p` is a live block of the layer of size `osize` (caller).
+        unsafe { self.layer.deallocate(p, osize) }
     }
 
     /// Runs the emergency hook once, unless it is already running (Lua's `gcstopem`).
@@ -518,30 +402,16 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
         }
     }
 
+    /// Counts a request that failed for good.
     #[cold]
-    /// Counts a failure of a request for `requested` bytes that would have added `extra` live
-    /// bytes, and says why it failed: the limit, when one is set and `extra` crosses it.
-    fn failed(&mut self, requested: usize, extra: usize) -> MemError {
+    fn failed(&mut self, e: MemError) -> MemError {
         self.failures += 1;
-        let over_limit = self.limit != usize::MAX
-            && self
-                .live
-                .checked_add(extra)
-                .is_none_or(|after| after > self.limit);
-        if !over_limit {
-            MemError::OutOfMemory { requested }
-        } else {
-            MemError::LimitExceeded {
-                requested,
-                live: self.live,
-                limit: self.limit,
-            }
-        }
+        e
     }
 
     #[inline]
     fn after_growth(&mut self) {
-        if self.live as isize > self.gc_trigger {
+        if self.layer.live() as isize > self.gc_trigger {
             self.run_gc_step();
         }
     }

@@ -103,6 +103,15 @@ pub trait Accounting: Default {
     fn freed(&mut self, osize: usize);
     /// Writes what it counted into `stats`.
     fn report(&self, stats: &mut Stats);
+
+    /// Detailed accounting that goes on from this one, `live` bytes being live now. The default
+    /// starts counting afresh ([`Detailed::since`]); [`Detailed`] keeps its counts.
+    fn into_detailed(self, live: usize) -> Detailed
+    where
+        Self: Sized,
+    {
+        Detailed::since(live)
+    }
 }
 
 /// What Lua's own `lmem.c` keeps and nothing more: live bytes (the GC debt and the limit are
@@ -124,12 +133,26 @@ impl Accounting for Basic {
 /// Everything [`Stats`] has: peak, counts, bytes per Lua type, the size histogram.
 #[derive(Clone, Debug, Default)]
 pub struct Detailed {
+    /// Live bytes when counting began (0 when it began with the heap).
+    since: usize,
     peak: usize,
     frees: u64,
     resizes: u64,
     grown: u64,
     by_tag: [TagStats; Tag::COUNT],
     histogram: RawHistogram,
+}
+
+impl Detailed {
+    /// Counting that begins now, with `live` bytes already live and not seen by the counters:
+    /// the peak starts at `live`, the counts at zero.
+    pub fn since(live: usize) -> Self {
+        Detailed {
+            since: live,
+            peak: live,
+            ..Detailed::default()
+        }
+    }
 }
 
 impl Accounting for Detailed {
@@ -154,7 +177,13 @@ impl Accounting for Detailed {
         self.frees += 1;
     }
 
+    fn into_detailed(self, _live: usize) -> Detailed {
+        self
+    }
+
     fn report(&self, s: &mut Stats) {
+        s.detailed = true;
+        s.uncounted = self.since;
         s.peak = self.peak;
         s.frees = self.frees;
         s.resizes = self.resizes;
@@ -166,12 +195,21 @@ impl Accounting for Detailed {
 
 /// Everything the heap counts. Changed only after a request succeeds (failures are counted in
 /// `failures` alone). With [`Basic`] accounting only `live`, `failures` and `emergencies` are
-/// kept.
+/// kept, and `detailed` is false.
+///
+/// `live` and `failures` are always exact. The detailed figures (`peak`, the counts, `by_tag`,
+/// `histogram`) cover the requests made since detailed counting began: from the start when the
+/// heap was made with [`Detailed`] accounting, else from when somebody first asked for them; then
+/// `uncounted` is the live bytes of that moment, which the counts never saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Bytes in live blocks, as the caller sized them (Lua's `gettotalbytes`).
     pub live: usize,
-    /// Highest `live` seen.
+    /// Whether the detailed figures are counted at all.
+    pub detailed: bool,
+    /// Bytes that were live when detailed counting began (0 when it began with the heap).
+    pub uncounted: usize,
+    /// Highest `live` seen since detailed counting began.
     pub peak: usize,
     /// Blocks freed.
     pub frees: u64,
@@ -200,9 +238,10 @@ impl Stats {
         self.by_tag.iter().map(|t| t.bytes).sum::<u64>() + self.grown
     }
 
-    /// Blocks alive now (made minus freed).
+    /// Blocks alive now among those the counts saw (made minus freed; a block made before
+    /// counting began and freed since is not subtracted twice).
     pub fn live_blocks(&self) -> u64 {
-        self.allocations() - self.frees
+        self.allocations().saturating_sub(self.frees)
     }
 }
 
@@ -216,6 +255,21 @@ fn human(bytes: u64) -> String {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.detailed {
+            writeln!(f, "live        {}", human(self.live as u64))?;
+            return writeln!(
+                f,
+                "failures    {}   (details not counted: ask for them at the start)",
+                self.failures
+            );
+        }
+        if self.uncounted > 0 {
+            writeln!(
+                f,
+                "counting    since {} were live (details were switched on then)",
+                human(self.uncounted as u64)
+            )?;
+        }
         writeln!(
             f,
             "live        {} ({} blocks)",

@@ -1,73 +1,29 @@
 //! Hot swap: a backend that changes the backend behind a live allocation function.
 //!
 //! New blocks come from the current backend. Blocks of a retired backend keep being freed and
-//! resized by it — each pointer is routed by asking the members whether they own it — and a
-//! retired backend is dropped when its last live byte is freed. A swap that could misroute a
-//! block (two members that cannot tell their blocks apart) is refused, never guessed.
+//! resized by it, and a retired backend is dropped when its last live byte is freed. Each free and
+//! resize is routed to the member that made the block: the members that tell their own blocks
+//! ([`ExactOwnership`](lmem_backend::ExactOwnership)) are asked, and the one member that cannot
+//! tell — at most one, the first — takes the rest. That "at most one" is a matter of types: only
+//! the first member may be any backend; everything swapped to later is an [`ExactBackend`].
+//! Nothing is probed and no swap can be refused for it.
 
-use crate::backends::AnyBackend;
-use crate::wrap::Registry;
+use crate::backends::{AnyBackend, ExactBackend};
 use lmem_backend::{Backend, BackendStats, Ownership, Tag};
 use std::fmt;
 use std::ptr::NonNull;
-
-/// Why a swap was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SwapError {
-    /// More than one backend that would be in the chain cannot tell its own blocks (its `owns`
-    /// answers `Unknown`), so a free could reach the wrong one.
-    AmbiguousOwnership {
-        /// The backend asked for.
-        next: String,
-        /// The members (live or scheduled, and the new one) that cannot tell ownership.
-        blind: Vec<String>,
-    },
-}
-
-impl fmt::Display for SwapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SwapError::AmbiguousOwnership { next, blind } => write!(
-                f,
-                "cannot swap to {next}: {} cannot tell their blocks apart \
-                 (wrap all but one in lmem::Registry)",
-                blind.join(" and ")
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SwapError {}
-
-/// Whether a backend answers `owns` exactly: it says `Foreign` for memory it cannot hold (a
-/// stack address). Backends either always answer `Unknown` (malloc-like) or answer exactly.
-pub fn tells_ownership(b: &dyn Backend) -> bool {
-    let probe = 0u128;
-    b.owns(NonNull::from(&probe).cast()) == Ownership::Foreign
-}
-
-/// `b` ready to be swapped to: as it is when it tells its own blocks, otherwise wrapped in a
-/// [`Registry`] so that it does. With every swap target made so, a chain holds at most one
-/// blind member (the first backend) and no swap is refused.
-pub fn with_exact_ownership(b: impl Into<AnyBackend>) -> AnyBackend {
-    let b = b.into();
-    if tells_ownership(&b) {
-        b
-    } else {
-        AnyBackend::Dyn(Box::new(Registry::new(b)))
-    }
-}
 
 struct Member {
     backend: AnyBackend,
     /// Bytes in this member's live blocks.
     live: usize,
+    /// Whether `backend` declares exact ownership (from its type).
     exact: bool,
 }
 
 impl Member {
     fn new(backend: AnyBackend) -> Self {
-        let exact = tells_ownership(&backend);
+        let exact = backend.exact_ownership();
         Member {
             backend,
             live: 0,
@@ -78,13 +34,14 @@ impl Member {
 
 /// A backend whose current backend can be changed while blocks are live.
 ///
-/// Routing costs nothing while no retired backend has live blocks; afterwards each free and
-/// resize asks the members' `owns` until one claims the block.
+/// While no retired backend has live blocks, a call costs one test more than the current
+/// backend's own (and the member's byte count); afterwards each free and resize asks the exact
+/// members' `owns` until one claims the block.
 pub struct Swap {
     current: Member,
     retired: Vec<Member>,
     /// Swaps waiting for an allocation count, soonest last.
-    scheduled: Vec<(u64, AnyBackend)>,
+    scheduled: Vec<(u64, ExactBackend)>,
     /// Allocation count at which the next scheduled swap happens (`u64::MAX`: none).
     next_at: u64,
     allocations: u64,
@@ -102,11 +59,20 @@ impl fmt::Debug for Swap {
 }
 
 impl Swap {
-    /// Starts with `first` as the current backend. A backend of a compiled-in kind
-    /// ([`AnyBackend::by_name`]) is called without an indirect call; a box through one.
+    /// Starts with `first` as the current backend: the one member that need not tell its own
+    /// blocks. A backend of a compiled-in kind ([`AnyBackend::by_name`]) is called without an
+    /// indirect call.
     pub fn new(first: impl Into<AnyBackend>) -> Self {
+        Swap::with_live(first.into(), 0)
+    }
+
+    /// Starts with `first` holding `live` bytes of live blocks already (a state moving its
+    /// backend into a swap chain).
+    pub fn with_live(first: AnyBackend, live: usize) -> Self {
+        let mut current = Member::new(first);
+        current.live = live;
         Swap {
-            current: Member::new(first.into()),
+            current,
             retired: Vec::new(),
             scheduled: Vec::new(),
             next_at: u64::MAX,
@@ -135,56 +101,57 @@ impl Swap {
         self.allocations
     }
 
-    /// Checks that the members that may hold blocks, plus every scheduled backend and `next`,
-    /// leave at most one backend that cannot tell ownership. The current backend counts when
-    /// it has live blocks now, or `later` (a scheduled swap, by when it will have some).
-    fn check_chain(&self, next: &dyn Backend, later: bool) -> Result<(), SwapError> {
-        let mut blind = Vec::new();
-        let members = std::iter::once(&self.current)
-            .filter(|m| later || m.live > 0)
-            .chain(&self.retired)
-            .map(|m| (&m.backend as &dyn Backend, m.exact));
-        let others = self.scheduled.iter().map(|(_, b)| b as &dyn Backend);
-        let others = others
-            .chain(std::iter::once(next))
-            .map(|b| (b, tells_ownership(b)));
-        for (b, exact) in members.chain(others) {
-            if !exact {
-                blind.push(b.name().to_string());
-            }
-        }
-        if blind.len() > 1 {
-            return Err(SwapError::AmbiguousOwnership {
-                next: next.name().to_string(),
-                blind,
-            });
-        }
-        Ok(())
+    /// Whether the chain is down to one member with nothing scheduled: the current backend
+    /// holds every live block, and routing has nothing left to do.
+    pub fn is_settled(&self) -> bool {
+        self.retired.is_empty() && self.scheduled.is_empty()
     }
 
     /// Makes `next` the current backend now. The old one keeps its live blocks until they are
     /// freed, then is dropped (at once if it has none).
-    pub fn swap_to(&mut self, next: impl Into<AnyBackend>) -> Result<(), SwapError> {
-        let next = next.into();
-        self.check_chain(&next, false)?;
+    ///
+    /// `next` tells its own blocks by its type; a second member that cannot does not compile:
+    ///
+    /// ```compile_fail,E0277
+    /// use lmem::{backends::System, ExactBackend, Swap};
+    /// let mut s = Swap::new(System::new());
+    /// s.swap_to(ExactBackend::new(System::new())); // System does not declare ExactOwnership
+    /// ```
+    ///
+    /// while one that can, or a backend made to (by name, in a `Registry`), does:
+    ///
+    /// ```
+    /// use lmem::{backends::System, ExactBackend, Registry, Swap};
+    /// let mut s = Swap::new(System::new());
+    /// s.swap_to(ExactBackend::new(Registry::new(System::new())));
+    /// s.swap_to(ExactBackend::by_name("system").unwrap());
+    /// assert_eq!(s.swaps(), 2);
+    /// ```
+    pub fn swap_to(&mut self, next: ExactBackend) {
         self.install(next);
-        Ok(())
     }
 
     /// Swaps to `next` once `after` more allocations have been served (the host's `--swap
-    /// NAME@N`). Checked now against every member and every swap already scheduled.
-    pub fn schedule(&mut self, after: u64, next: impl Into<AnyBackend>) -> Result<(), SwapError> {
-        let next = next.into();
-        self.check_chain(&next, true)?;
+    /// NAME@N`).
+    pub fn schedule(&mut self, after: u64, next: ExactBackend) {
         let at = self.allocations.saturating_add(after);
         self.scheduled.push((at, next));
         self.scheduled.sort_by_key(|&(at, _)| std::cmp::Reverse(at));
         self.next_at = self.scheduled.last().map_or(u64::MAX, |s| s.0);
-        Ok(())
     }
 
-    fn install(&mut self, next: AnyBackend) {
-        let old = std::mem::replace(&mut self.current, Member::new(next));
+    /// The current backend, once the chain is settled ([`Swap::is_settled`]); the swap back
+    /// otherwise.
+    pub fn into_current(self) -> Result<AnyBackend, Swap> {
+        if self.is_settled() {
+            Ok(self.current.backend)
+        } else {
+            Err(self)
+        }
+    }
+
+    fn install(&mut self, next: ExactBackend) {
+        let old = std::mem::replace(&mut self.current, Member::new(next.into_any()));
         if old.live > 0 {
             self.retired.push(old);
         }
@@ -224,7 +191,8 @@ impl Swap {
         {
             return Some(i);
         }
-        // Nobody exact claims it: it belongs to the one member that cannot tell.
+        // Nobody exact claims it: it belongs to the one member that cannot tell (every member
+        // but the first is an `ExactBackend`, so there is at most one).
         if !self.current.exact {
             return None;
         }
@@ -251,9 +219,10 @@ impl Swap {
 }
 
 // SAFETY: every block is served by exactly one member, which upholds the contract for it; frees
-// and resizes are routed to the member that made the block (exact members claim their own; the
-// one member that cannot tell is, by the check in `check_chain`, the only other candidate);
-// members are dropped only when they have no live block.
+// and resizes are routed to the member that made the block (exact members claim their own, by
+// `ExactOwnership`'s clause; every member but the first is an `ExactBackend`, so the one member
+// that cannot tell is the only other candidate); members are dropped only when they have no live
+// block.
 unsafe impl Backend for Swap {
     fn name(&self) -> &str {
         self.current.backend.name()
@@ -327,5 +296,11 @@ unsafe impl Backend for Swap {
             s.blocks = add(s.blocks, r.blocks);
         }
         s
+    }
+
+    fn trim(&mut self) {
+        for m in std::iter::once(&mut self.current).chain(&mut self.retired) {
+            m.backend.trim();
+        }
     }
 }

@@ -9,10 +9,15 @@ use lmem::{Backend, Checker, Heap, MAX_SIZE, MemError, Tag};
 use std::ptr::{self, NonNull};
 
 /// A heap over each backend compiled in, by name.
-fn heaps() -> Vec<(&'static str, Heap<Box<dyn Backend>>)> {
+fn heaps() -> Vec<(&'static str, Heap<backends::AnyBackend>)> {
     backends::names()
         .into_iter()
-        .map(|n| (n, Heap::new(backends::by_name(n).expect("compiled in"))))
+        .map(|n| {
+            (
+                n,
+                Heap::new(backends::AnyBackend::by_name(n).expect("compiled in")),
+            )
+        })
         .collect()
 }
 
@@ -198,7 +203,7 @@ fn resize_to_an_absurd_size_fails_and_leaves_the_block() {
 #[test]
 fn checker_reports_double_free_foreign_pointer_and_wrong_osize_with_these_messages() {
     for name in backends::names() {
-        let mut c = Checker::new(backends::by_name(name).unwrap());
+        let mut c = Checker::new(backends::AnyBackend::by_name(name).unwrap());
         let p = c.allocate(24, Tag::Other).unwrap();
         let addr = p.as_ptr() as usize;
         // SAFETY: `p` is live with 24 bytes; 20 is a deliberate lie, caught.

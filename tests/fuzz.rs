@@ -725,7 +725,7 @@ proptest! {
             if setup.static_type {
                 backends::with_backend(name, Checked(&ops, &setup)).expect("compiled in");
             } else {
-                run_checked(backends::by_name(name).expect("compiled in"), &ops, &setup);
+                run_checked(backends::AnyBackend::by_name(name).expect("compiled in"), &ops, &setup);
             }
         }
     }
@@ -738,7 +738,7 @@ proptest! {
     ) {
         // No checker in between: every absurd size reaches the backend itself.
         for name in backends::names() {
-            run_ops(backends::by_name(name).expect("compiled in"), &ops, &setup, fail_shrinks);
+            run_ops(backends::AnyBackend::by_name(name).expect("compiled in"), &ops, &setup, fail_shrinks);
         }
     }
 }
@@ -749,11 +749,11 @@ proptest! {
 fn absurd_sizes_on_every_backend_every_entry_point() {
     for name in backends::names() {
         for checked in [false, true] {
-            let b = backends::by_name(name).expect("compiled in");
+            let b = backends::AnyBackend::by_name(name).expect("compiled in");
             let b: Box<dyn Backend> = if checked {
                 Box::new(Checker::strict(b))
             } else {
-                b
+                Box::new(b)
             };
             let mut h = Heap::new(b);
             let p = h.try_malloc(100, Tag::Table).unwrap();
@@ -1059,7 +1059,7 @@ proptest! {
         calls in prop::collection::vec(hostile(), 1..120),
     ) {
         for name in backends::names() {
-            hostile_run(backends::by_name(name).expect("compiled in"), &calls);
+            hostile_run(backends::AnyBackend::by_name(name).expect("compiled in"), &calls);
         }
     }
 }
@@ -1322,7 +1322,9 @@ fn parse_and_check(bytes: &[u8]) -> bool {
     assert!(s.frees <= s.allocations);
     // Replayed on every backend under a strict checker and a limit: clean at the end.
     for name in backends::names() {
-        let mut heap = Heap::new(Checker::strict(backends::by_name(name).unwrap()));
+        let mut heap = Heap::new(Checker::strict(
+            backends::AnyBackend::by_name(name).unwrap(),
+        ));
         heap.set_limit(Some(8 << 20));
         let r = replay(&trace, &mut heap);
         assert_eq!(r.ops + r.skipped_failed, trace.len() as u64);

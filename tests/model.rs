@@ -131,7 +131,7 @@ proptest! {
 
     #[test]
     fn heap_over_registry_and_swap(ops in ops(70_000, 400)) {
-        let heap = run(Swap::new(Box::new(Registry::new(System::new()))), &ops, None);
+        let heap = run(Swap::new(lmem::AnyBackend::exact(Registry::new(System::new()))), &ops, None);
         prop_assert_eq!(heap.backend().swaps(), 0);
     }
 }

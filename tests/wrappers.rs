@@ -9,10 +9,10 @@ mod tracking {
     lmem_backend::conformance_tests!(lmem::Tracking::with_log(lmem::backends::System::new()));
 }
 mod monitor {
-    lmem_backend::conformance_tests!(lmem::Monitor::new(lmem::backends::System::new()));
+    lmem_backend::conformance_tests!(exact: lmem::Monitor::new(lmem::backends::System::new()));
 }
 mod checker {
-    lmem_backend::conformance_tests!(lmem::Checker::strict(lmem::backends::System::new()));
+    lmem_backend::conformance_tests!(exact: lmem::Checker::strict(lmem::backends::System::new()));
 }
 mod fault_injection_never {
     lmem_backend::conformance_tests!(lmem::FaultInjection::new(
@@ -21,7 +21,7 @@ mod fault_injection_never {
     ));
 }
 mod registry {
-    lmem_backend::conformance_tests!(lmem::Registry::new(lmem::backends::System::new()));
+    lmem_backend::conformance_tests!(exact: lmem::Registry::new(lmem::backends::System::new()));
 }
 mod composed {
     lmem_backend::conformance_tests!(lmem::Checker::strict(lmem::Tracking::new(

@@ -10,14 +10,17 @@ fn main() -> mlua::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "system".to_owned());
-    let Some(backend) = lmem::backends::by_name(&name) else {
-        eprintln!(
-            "unknown backend '{name}' (compiled in: {:?})",
-            lmem::backends::names()
-        );
-        std::process::exit(2);
+    let state = match MluaState::new(&name) {
+        Ok(Some(state)) => state,
+        Ok(None) => {
+            eprintln!("cannot create the Lua state: not enough memory");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
     };
-    let state = MluaState::new(backend).expect("cannot create the Lua state");
     {
         let lua = state.lua();
         let double = lua.create_function(|_, x: i64| Ok(x * 2))?;

@@ -1,36 +1,43 @@
-//! mlua on an lmem backend: the state is made with `lua_newstate` over a [`LuaAllocator`], then
-//! handed to mlua with `mlua::Lua::get_or_init_from_ptr`. mlua does not own such a state: the
-//! host closes it, then reads the heap's accounting.
+//! mlua on an lmem backend: the state is made with `lua_newstate` over an [`lmem::Allocator`] (the
+//! same path `lmem-lua` runs), then handed to mlua with `mlua::Lua::get_or_init_from_ptr`. mlua
+//! does not own such a state: this value closes it, then reads the accounting.
 
-use lmem::{Backend, Heap, LuaAllocator, Stats};
+use lmem::{Allocator, Stats, UnknownBackend};
 use mlua::ffi;
 
-/// A Lua state on `backend`, usable from mlua, closed on drop.
-pub struct MluaState<B: Backend> {
-    alloc: Box<LuaAllocator<B>>,
+/// A Lua state on an lmem backend, usable from mlua, closed on drop.
+pub struct MluaState {
+    alloc: Allocator,
     state: *mut ffi::lua_State,
 }
 
-impl<B: Backend> MluaState<B> {
-    /// Makes the state (standard libraries open). `None` if the backend cannot even allocate it.
-    pub fn new(backend: B) -> Option<Self> {
-        let alloc = LuaAllocator::new(Heap::new(backend));
+impl MluaState {
+    /// Makes the state on backend `name` (standard libraries open), counting the detailed figures
+    /// from the start. `Ok(None)` if the backend cannot even allocate the state.
+    pub fn new(name: &str) -> Result<Option<Self>, UnknownBackend> {
+        let alloc = Allocator::new(name)?;
+        // SAFETY: no state uses the allocator yet; the pair is read back below.
+        let _ = unsafe { alloc.enter() }.count_details();
         // SAFETY: the function and ud come from `alloc`, which outlives the state (it is closed
         // in `drop` before `alloc` goes); the function never unwinds.
         let state = unsafe {
             #[cfg(not(feature = "lua55"))]
             let l = ffi::lua_newstate(alloc.function(), alloc.ud());
             #[cfg(feature = "lua55")]
-            let l = ffi::lua_newstate(alloc.function(), alloc.ud(), 0x5eed);
+            let l = ffi::lua_newstate(
+                alloc.function(),
+                alloc.ud(),
+                ffi::luaL_makeseed(std::ptr::null_mut()),
+            );
             l
         };
         if state.is_null() {
-            return None;
+            return Ok(None);
         }
         // SAFETY: a fresh valid state; openlibs runs unprotected, as in `lua.c` (a memory
         // error here would hit the panic function, not unwind into Rust).
         unsafe { ffi::luaL_openlibs(state) };
-        Some(MluaState { alloc, state })
+        Ok(Some(MluaState { alloc, state }))
     }
 
     /// The mlua handle on the state.
@@ -45,18 +52,17 @@ impl<B: Backend> MluaState<B> {
         self.state
     }
 
-    /// A copy of the heap's accounting (live bytes, per type, …).
+    /// A copy of the accounting (live bytes, per type, …).
     pub fn stats(&self) -> Stats {
         // SAFETY: called from Rust while Lua is not inside its allocation function.
-        unsafe { self.alloc.heap() }.stats().clone()
+        unsafe { self.alloc.enter() }.stats()
     }
 
-    /// Sets (or lifts) the heap's byte limit: allocations past it fail and Lua raises `not
-    /// enough memory` (mlua: `Error::MemoryError`).
+    /// Sets (or lifts) the byte limit: allocations past it fail and Lua raises `not enough
+    /// memory` (mlua: `Error::MemoryError`).
     pub fn set_limit(&self, limit: Option<usize>) {
-        // SAFETY: called from Rust while Lua is not inside its allocation function, and no other
-        // reference to the heap is live.
-        unsafe { self.alloc.heap_mut() }.set_limit(limit);
+        // SAFETY: called from Rust while Lua is not inside its allocation function.
+        unsafe { self.alloc.enter() }.set_limit(limit);
     }
 
     /// Closes the state and returns the accounting after `lua_close` (`live` is 0 unless
@@ -76,7 +82,7 @@ impl<B: Backend> MluaState<B> {
     }
 }
 
-impl<B: Backend> Drop for MluaState<B> {
+impl Drop for MluaState {
     fn drop(&mut self) {
         self.close_state();
     }

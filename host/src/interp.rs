@@ -841,7 +841,9 @@ unsafe extern "C-unwind" fn pmain(l: L) -> c_int {
             ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, c"LUA_NOENV".as_ptr());
         }
         ffi::luaL_openlibs(l);
-        crate::module::preload(l, ctx.memory);
+        if !ctx.memory.is_stock() {
+            crate::module::preload(l, ctx.memory);
+        }
         #[cfg(not(feature = "lua51"))]
         createargtable(l, argv, script);
         #[cfg(feature = "lua54")]
@@ -937,23 +939,36 @@ pub unsafe fn call_protected(l: L, f: ffi::lua_CFunction, ud: *mut c_void) -> (c
     }
 }
 
-/// Makes a state on `memory`'s allocation function (Lua 5.5 also takes a hash seed).
+/// Makes a state on `memory`'s allocation function (Lua 5.5 also takes a hash seed), or with
+/// `luaL_newstate` in the stock form.
 ///
 /// # Safety
 ///
 /// `memory` outlives the state.
 pub unsafe fn new_state(memory: &Memory) -> L {
-    // SAFETY: the function and ud come from a live `LuaAllocator` that outlives the state
-    // (caller); it never unwinds and returns NULL on failure.
+    let Some((f, ud)) = memory.pair() else {
+        // SAFETY: no precondition; Lua's own allocator, panic and warning functions.
+        return unsafe { ffi::luaL_newstate() };
+    };
+    // SAFETY: the function and ud come from the memory's live allocator, which outlives the
+    // state (caller).
+    unsafe { new_state_on(f, ud) }
+}
+
+/// Makes a state on the allocation function `f` with `ud` (Lua 5.5 also takes a hash seed, a
+/// fresh one from `luaL_makeseed`), with `lua.c`'s panic function and warnings off.
+///
+/// # Safety
+///
+/// `f` and `ud` form a valid allocation function pair that outlives the state; `f` never unwinds
+/// and returns NULL on failure.
+pub unsafe fn new_state_on(f: lmem::LuaAlloc, ud: *mut c_void) -> L {
+    // SAFETY: the caller's promise is what lua_newstate needs.
     unsafe {
         #[cfg(not(feature = "lua55"))]
-        let l = ffi::lua_newstate(memory.function(), memory.ud());
+        let l = ffi::lua_newstate(f, ud);
         #[cfg(feature = "lua55")]
-        let l = ffi::lua_newstate(
-            memory.function(),
-            memory.ud(),
-            ffi::luaL_makeseed(ptr::null_mut()),
-        );
+        let l = ffi::lua_newstate(f, ud, ffi::luaL_makeseed(ptr::null_mut()));
         if !l.is_null() {
             ffi::lua_atpanic(l, atpanic);
             #[cfg(not(feature = "lua51"))]

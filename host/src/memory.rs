@@ -1,114 +1,111 @@
-//! The memory under one `lmem-lua` state: the core's [`LuaAllocator`] over a chain of backends
-//! built from the [`MemOptions`], and handles on the parts of the chain the host talks to later
-//! (the hot-swap backend, the checker).
+//! The memory under one `lmem-lua` state, and the one way the host reaches it between
+//! allocation calls ([`Memory::enter`]).
 //!
-//! Why a chain of boxed backends: the options add or leave out layers (fault injection, checker,
-//! trace) at run time, but the `lua_Alloc` adapter needs one concrete type. Every layer is a
-//! `Box<dyn Backend>`. The layers the host must reach after the state is made sit where the chain
-//! can call them without a detour: the [`Swap`] (for `lmem.swap`) in its own box at the bottom,
-//! reached by its address; the [`Checker`] (for the leak report) and the trace recorder in an
-//! `Rc<RefCell<_>>` shared between the chain and this struct. The host touches them only while
-//! Lua is not inside its allocation function, so the accesses never overlap a call.
+//! Three forms, chosen by the options:
 //!
-//! The chain, top to bottom: `Heap` (accounting, limit) → trace recorder (`--trace`) → checker
-//! (`--check`) → fault injection (`--fail-at`) → `Swap` (with the `--swap` schedule) → the
-//! backends. Without any of the three wrapping options (the common case) the heap holds the
-//! `Swap` directly ([`Chain::Direct`]), and the swap holds its backends as
-//! [`AnyBackend`]s, so an allocation reaches the backend with no indirect call. The recorder
-//! sits right under the heap so that it records the calls Lua's allocation function makes,
-//! with Lua's sizes (not the checker's guarded ones).
+//! - **Plain** (no `--check`, `--trace` or `--fail-at`; the common case): an
+//!   [`lmem::Allocator`]. Lua holds the lean allocation function of the chosen backend; it moves
+//!   to the detailed function when statistics are asked for (`--stats`, `--stats-json`, or
+//!   loading the `lmem` module), and to a routing function for as long as a swap needs one
+//!   (`lmem.swap`, `--swap`). Every such change hands Lua the new pair with `lua_setallocf`,
+//!   from a C function, never from inside an allocation. Once the retired backends hold no
+//!   block, a `__gc` sentinel (see [`Guard::settle`]) hands Lua the lean function again.
+//! - **Wrapped** (`--check`, `--trace`, `--fail-at`): a fixed chain of wrappers over a [`Swap`],
+//!   by value inside one [`LuaAllocator`], with detailed accounting. Top to bottom: the trace
+//!   recorder (it records what Lua's allocation function is asked, with Lua's sizes), the
+//!   checker, fault injection, the swap. A layer not asked for is not in the chain (each is an
+//!   [`Either`] of the wrapper and what it wraps), and swaps happen inside the chain.
+//! - **Stock** (`--stock`): no lmem at all: the state comes from `luaL_newstate`, with Lua's own
+//!   `l_alloc`. The baseline `lmem bench` measures the layer against.
 
 use crate::options::{MemOptions, OptionError};
-use lmem::backends::AnyBackend;
 use lmem::trace::{Header, Recorder};
-use lmem::{Backend, BackendStats, Checker, FaultInjection, Heap, LuaAllocator, Ownership, Stats};
-use lmem::{Swap, Tag};
-use std::cell::{Cell, RefCell};
+use lmem::{
+    Allocator, BackendStats, Checker, Detailed, ExactBackend, FaultInjection, Install, Layer,
+    LuaAlloc, LuaAllocator, Stats, Swap, Tag,
+};
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::ptr::NonNull;
-use std::rc::Rc;
 
-/// One layer of the chain: a boxed backend.
-pub type Layer = Box<dyn Backend>;
-
-/// The backend under the host's heap. With no wrapping option (`--fail-at`, `--check`,
-/// `--trace`) the swap layer is the whole chain and the heap calls it directly, with no
-/// indirect call; otherwise the heap calls a chain of boxed layers.
-pub enum Chain {
-    /// The swap layer alone, in its own box (the host keeps its address).
-    Direct(Box<Swap>),
-    /// Wrapping layers over the swap layer.
-    Layered(Layer),
+/// One of two backends, chosen when the chain is built and fixed from then on.
+pub enum Either<L, R> {
+    /// The wrapper.
+    Left(L),
+    /// What it would wrap.
+    Right(R),
 }
 
-/// Forwards each call to the chain's variant.
-macro_rules! on_chain {
+/// Forwards each call to the variant at hand.
+macro_rules! on_either {
     ($self:expr, $b:ident => $e:expr) => {
         match $self {
-            Chain::Direct($b) => $e,
-            Chain::Layered($b) => $e,
+            Either::Left($b) => $e,
+            Either::Right($b) => $e,
         }
     };
 }
 
-// SAFETY: the heap owns its chain and never replaces it, so the variant never changes and
-// every block goes back to the layer that made it.
-lmem::forward_backend_enum!(unsafe impl Backend for Chain => on_chain);
+// SAFETY: the chain is built once and never changes variant, so every block goes back to the
+// layer that made it.
+lmem::forward_backend_enum!(unsafe impl Backend for Either<Recorder<Checked, File>, Checked> => on_either);
+// SAFETY: as above.
+lmem::forward_backend_enum!(unsafe impl Backend for Either<Checker<Faulty>, Faulty> => on_either);
+// SAFETY: as above.
+lmem::forward_backend_enum!(unsafe impl Backend for Either<FaultInjection<Swap>, Swap> => on_either);
 
-/// The host's `lua_Alloc` adapter.
-pub type HostAllocator = LuaAllocator<Chain>;
+/// Fault injection over the swap, or the swap.
+pub type Faulty = Either<FaultInjection<Swap>, Swap>;
+/// The checker over that, or that.
+pub type Checked = Either<Checker<Faulty>, Faulty>;
+/// The recorder over that, or that: the whole wrapped chain.
+pub type Traced = Either<Recorder<Checked, File>, Checked>;
 
-/// Backend names compiled into this build.
-pub fn backend_names() -> Vec<&'static str> {
-    lmem::backends::names()
-}
-
-/// A backend shared between the chain and the host (see the module docs).
-struct Shared<B>(Rc<RefCell<B>>);
-
-// SAFETY: every method forwards to `B` (which upholds the contract) through the `RefCell`; the
-// borrow only fails if the host borrowed the cell while Lua is inside its allocation function,
-// which the host never does (see the module docs).
-unsafe impl<B: Backend> Backend for Shared<B> {
-    fn name(&self) -> &str {
-        // The name is only used for reports; a static answer avoids holding a borrow.
-        "shared"
+impl Traced {
+    fn recorder(&mut self) -> Option<&mut Recorder<Checked, File>> {
+        match self {
+            Either::Left(r) => Some(r),
+            Either::Right(_) => None,
+        }
     }
-    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        self.0.try_borrow_mut().ok()?.allocate(size, tag)
+    fn checked(&self) -> &Checked {
+        match self {
+            Either::Left(r) => r.inner(),
+            Either::Right(c) => c,
+        }
     }
-    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { self.0.borrow_mut().deallocate(ptr, size) }
+    fn checked_mut(&mut self) -> &mut Checked {
+        match self {
+            Either::Left(r) => r.inner_mut(),
+            Either::Right(c) => c,
+        }
     }
-    unsafe fn resize(
-        &mut self,
-        ptr: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        let mut inner = self.0.try_borrow_mut().ok()?;
-        // SAFETY: forwarded; the caller's contract is the same.
-        unsafe { inner.resize(ptr, old_size, new_size) }
+    fn checker(&self) -> Option<&Checker<Faulty>> {
+        match self.checked() {
+            Either::Left(c) => Some(c),
+            Either::Right(_) => None,
+        }
     }
-    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        self.0
-            .try_borrow()
-            .map_or(Ownership::Unknown, |inner| inner.owns(ptr))
+    fn swap(&self) -> &Swap {
+        let faulty = match self.checked() {
+            Either::Left(c) => c.inner(),
+            Either::Right(f) => f,
+        };
+        match faulty {
+            Either::Left(f) => f.inner(),
+            Either::Right(s) => s,
+        }
     }
-    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
-        // SAFETY: forwarded; the caller's contract is the same.
-        self.0
-            .try_borrow()
-            .map_or(size, |inner| unsafe { inner.usable_size(ptr, size) })
-    }
-    fn stats(&self) -> BackendStats {
-        self.0
-            .try_borrow()
-            .map(|inner| inner.stats())
-            .unwrap_or_default()
+    fn swap_mut(&mut self) -> &mut Swap {
+        let faulty = match self.checked_mut() {
+            Either::Left(c) => c.inner_mut(),
+            Either::Right(f) => f,
+        };
+        match faulty {
+            Either::Left(f) => f.inner_mut(),
+            Either::Right(s) => s,
+        }
     }
 }
 
@@ -121,307 +118,359 @@ pub const LUA_VERSION_NUM: u32 = if cfg!(feature = "lua51") {
     504
 };
 
-/// The trace layer's state: recording, or (after [`Memory::finish_outputs`]) passing through.
-enum Tracing {
-    Recording(Recorder<Layer, File>),
-    Done(Layer),
-    /// Only while [`Memory::finish_outputs`] swaps the two; never seen by a call.
-    Empty,
+/// The wrapped form's allocator and what it needs at the end.
+struct Wrapped {
+    alloc: LuaAllocator<Traced, Detailed>,
+    trace_path: Option<String>,
 }
 
-/// The recorder in the chain, shared with the host so that it can be finished (its end marker
-/// written) once the state is closed, while the backend under it stays in the chain.
-struct TraceLayer(Rc<RefCell<Tracing>>);
-
-impl TraceLayer {
-    /// Runs `f` on the backend this layer forwards to (the recorder or, once finished, the chain
-    /// under it). `None` if the layer is busy or empty, which the host never lets happen during a
-    /// call (see the module docs).
-    #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut dyn Backend) -> R) -> Option<R> {
-        let mut t = self.0.try_borrow_mut().ok()?;
-        match &mut *t {
-            Tracing::Recording(r) => Some(f(r)),
-            Tracing::Done(b) => Some(f(&mut **b)),
-            Tracing::Empty => None,
-        }
-    }
+enum Form {
+    Plain(Allocator),
+    Wrapped(Wrapped),
+    Stock,
 }
 
-// SAFETY: every method forwards to the recorder or the chain (both uphold the contract); a block
-// made through one is freed through the other after `finish_outputs`, which is the same chain
-// (the recorder only observes). A busy or empty layer fails allocations and resizes (allowed)
-// and never happens on frees (see `with`).
-unsafe impl Backend for TraceLayer {
-    fn name(&self) -> &str {
-        "trace"
-    }
-    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        self.with(|b| b.allocate(size, tag)).flatten()
-    }
-    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: forwarded; the caller's contract is the same.
-        let done = self.with(|b| unsafe { b.deallocate(ptr, size) });
-        debug_assert!(done.is_some(), "trace layer busy during a free");
-    }
-    unsafe fn resize(
-        &mut self,
-        ptr: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        // SAFETY: forwarded; the caller's contract is the same.
-        self.with(|b| unsafe { b.resize(ptr, old_size, new_size) })
-            .flatten()
-    }
-    fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        match self.0.try_borrow().as_deref() {
-            Ok(Tracing::Recording(r)) => r.owns(ptr),
-            Ok(Tracing::Done(b)) => b.owns(ptr),
-            _ => Ownership::Unknown,
-        }
-    }
-    unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
-        match self.0.try_borrow().as_deref() {
-            // SAFETY: forwarded; the caller's contract is the same.
-            Ok(Tracing::Recording(r)) => unsafe { r.usable_size(ptr, size) },
-            // SAFETY: forwarded; the caller's contract is the same.
-            Ok(Tracing::Done(b)) => unsafe { b.usable_size(ptr, size) },
-            _ => size,
-        }
-    }
-    fn stats(&self) -> BackendStats {
-        match self.0.try_borrow().as_deref() {
-            Ok(Tracing::Recording(r)) => r.stats(),
-            Ok(Tracing::Done(b)) => b.stats(),
-            _ => BackendStats::default(),
-        }
-    }
-}
-
-/// A backend to swap *to*, made to tell its own blocks (see [`lmem::with_exact_ownership`]).
-fn swap_target(name: &str) -> Option<AnyBackend> {
-    AnyBackend::by_name(name).map(lmem::with_exact_ownership)
-}
-
-/// The memory of one state: the allocator and handles on the swap and the checker.
+/// The memory of one state (see the module docs).
 pub struct Memory {
-    alloc: Box<HostAllocator>,
-    /// The [`Swap`] at the bottom of the chain, owned by the chain (see [`Memory::swap`]).
-    swap: NonNull<Swap>,
-    checker: Option<Rc<RefCell<Checker<Layer>>>>,
-    log: Rc<RefCell<Vec<String>>>,
-    limit: Cell<Option<usize>>,
+    form: Form,
+    log: RefCell<Vec<String>>,
     first_backend: String,
-    trace: Option<(Rc<RefCell<Tracing>>, String)>,
     stats_json: Option<String>,
 }
 
+/// A backend to swap *to*, made to tell its own blocks.
+fn swap_target(name: &str) -> Result<ExactBackend, String> {
+    ExactBackend::by_name(name).ok_or_else(|| {
+        format!(
+            "unknown backend '{name}' (compiled in: {})",
+            lmem::backends::names().join(", ")
+        )
+    })
+}
+
 impl Memory {
-    /// Builds the chain the options ask for. Fails on a backend name that is not compiled in.
+    /// Builds the memory the options ask for. Fails on a backend name that is not compiled in,
+    /// or a trace file that cannot be created.
     pub fn new(o: &MemOptions) -> Result<Memory, OptionError> {
         let name = o.backend.clone().unwrap_or_else(|| "system".to_owned());
-        let base = AnyBackend::by_name(&name)
-            .ok_or_else(|| OptionError(format!("unknown backend '{name}'")))?;
-        let mut swap = Swap::new(base);
-        let log = Rc::new(RefCell::new(Vec::new()));
+        let log = RefCell::new(Vec::new());
+        let mut schedule = Vec::new();
         for step in &o.swaps {
-            let next = swap_target(&step.backend)
-                .ok_or_else(|| OptionError(format!("unknown backend '{}'", step.backend)))?;
-            swap.schedule(step.after, next).map_err(|e| {
-                OptionError(format!(
-                    "bad value for --swap: {}@{}: {e}",
-                    step.backend, step.after
-                ))
-            })?;
+            let next = swap_target(&step.backend).map_err(OptionError)?;
+            schedule.push((step.after, next));
             log.borrow_mut().push(format!(
                 "scheduled swap to {} after {} allocations",
                 step.backend, step.after
             ));
         }
-        // The swap sits in the chain directly (no shared cell on the hot path); the host keeps
-        // its address, which the box keeps stable, and uses it only while Lua is outside the
-        // allocation function.
-        let mut swap = Box::new(swap);
-        let swap_ptr = NonNull::from(&mut *swap);
-        let mut checker = None;
-        let mut trace = None;
-        let chain = if o.fail_at.is_none() && !o.check && o.trace.is_none() {
-            Chain::Direct(swap)
+        let form = if o.stock {
+            Form::Stock
+        } else if o.fail_at.is_none() && !o.check && o.trace.is_none() {
+            let alloc = Allocator::new(&name).map_err(|e| OptionError(e.to_string()))?;
+            // SAFETY: no state uses the allocator yet, so no allocation runs; the pairs these
+            // calls return are read back through `function`/`ud` when the state is made.
+            let mut s = unsafe { alloc.enter() };
+            s.set_limit(o.limit);
+            if o.stats || o.stats_json.is_some() {
+                let _ = s.count_details();
+            }
+            for (after, next) in schedule {
+                let _ = s.schedule(after, next);
+            }
+            drop(s);
+            Form::Plain(alloc)
         } else {
-            let mut chain: Layer = swap;
-            if let Some(n) = o.fail_at {
-                chain = Box::new(FaultInjection::fail_at(chain, n));
+            let base = lmem::AnyBackend::by_name(&name)
+                .ok_or_else(|| OptionError(format!("unknown backend '{name}'")))?;
+            let mut swap = Swap::new(base);
+            for (after, next) in schedule {
+                swap.schedule(after, next);
             }
-            if o.check {
-                let c = Rc::new(RefCell::new(Checker::new(chain)));
-                checker = Some(c.clone());
-                chain = Box::new(Shared(c));
-            }
-            if let Some(path) = &o.trace {
-                let file = File::create(path)
-                    .map_err(|e| OptionError(format!("cannot create trace file '{path}': {e}")))?;
-                // The command line, the program by its file name only (not where it was built).
-                let mut args: Vec<String> = std::env::args().collect();
-                if let Some(first) = args.first_mut() {
-                    let base = std::path::Path::new(first.as_str()).file_name();
-                    *first = base.map_or(String::new(), |b| b.to_string_lossy().into_owned());
+            let faulty = match o.fail_at {
+                Some(n) => Either::Left(FaultInjection::fail_at(swap, n)),
+                None => Either::Right(swap),
+            };
+            let checked = if o.check {
+                Either::Left(Checker::new(faulty))
+            } else {
+                Either::Right(faulty)
+            };
+            let traced = match &o.trace {
+                Some(path) => {
+                    let file = File::create(path).map_err(|e| {
+                        OptionError(format!("cannot create trace file '{path}': {e}"))
+                    })?;
+                    // The command line, the program by its file name only.
+                    let mut args: Vec<String> = std::env::args().collect();
+                    if let Some(first) = args.first_mut() {
+                        let base = std::path::Path::new(first.as_str()).file_name();
+                        *first = base.map_or(String::new(), |b| b.to_string_lossy().into_owned());
+                    }
+                    let label = format!("{} (backend {name})", args.join(" "));
+                    let header = Header::new(LUA_VERSION_NUM, &label);
+                    Either::Left(Recorder::new(checked, file, &header))
                 }
-                let label = format!("{} (backend {name})", args.join(" "));
-                let header = Header::new(LUA_VERSION_NUM, &label);
-                let t = Rc::new(RefCell::new(Tracing::Recording(Recorder::new(
-                    chain, file, &header,
-                ))));
-                trace = Some((t.clone(), path.clone()));
-                chain = Box::new(TraceLayer(t));
-            }
-            Chain::Layered(chain)
+                None => Either::Right(checked),
+            };
+            let mut layer = Layer::with_accounting(traced);
+            layer.set_limit(o.limit);
+            Form::Wrapped(Wrapped {
+                alloc: LuaAllocator::new(layer),
+                trace_path: o.trace.clone(),
+            })
         };
-        let mut heap = Heap::new(chain);
-        heap.set_limit(o.limit);
         Ok(Memory {
-            alloc: LuaAllocator::new(heap),
-            swap: swap_ptr,
-            checker,
+            form,
             log,
-            limit: Cell::new(o.limit),
-            first_backend: name,
-            trace,
+            first_backend: if o.stock { "stock".into() } else { name },
             stats_json: o.stats_json.clone(),
         })
     }
 
-    /// The `lua_Alloc` function to give `lua_newstate`/`lua_setallocf`.
-    pub fn function(&self) -> lmem::LuaAlloc {
-        self.alloc.function()
+    /// The allocation function and `ud` to give `lua_newstate`; `None` for the stock form, whose
+    /// state comes from `luaL_newstate`.
+    pub fn pair(&self) -> Option<(LuaAlloc, *mut c_void)> {
+        match &self.form {
+            Form::Plain(a) => Some((a.function(), a.ud())),
+            Form::Wrapped(w) => Some(w.alloc.raw()),
+            Form::Stock => None,
+        }
     }
 
-    /// The `ud` to give along with [`Memory::function`].
-    pub fn ud(&self) -> *mut c_void {
-        self.alloc.ud()
+    /// Whether this is the stock form (no lmem).
+    pub fn is_stock(&self) -> bool {
+        matches!(self.form, Form::Stock)
     }
 
-    /// A copy of the accounting.
+    /// Reaches the memory between allocation calls.
+    ///
+    /// # Panics
+    ///
+    /// If a guard of this memory is alive already.
     ///
     /// # Safety
     ///
-    /// Lua is not inside the allocation function (call from a C function, or with no state).
-    pub unsafe fn stats(&self) -> Stats {
-        // SAFETY: the caller guarantees no allocation is in progress.
-        unsafe { self.alloc.heap() }.stats().clone()
+    /// Lua is not inside the allocation function, and does not enter it while the guard lives
+    /// (call from a Lua C function, before the state is made, or after it is closed).
+    pub unsafe fn enter(&self) -> Guard<'_> {
+        let inner = match &self.form {
+            // SAFETY: the caller's promise is the one `enter` asks for.
+            Form::Plain(a) => Inner::Plain(unsafe { a.enter() }),
+            // SAFETY: as above.
+            Form::Wrapped(w) => Inner::Wrapped(unsafe { w.alloc.enter() }, w),
+            Form::Stock => Inner::Stock,
+        };
+        Guard {
+            memory: self,
+            inner,
+        }
+    }
+}
+
+enum Inner<'a> {
+    Plain(lmem::Session<'a>),
+    Wrapped(lmem::Guard<'a, Traced, Detailed>, &'a Wrapped),
+    Stock,
+}
+
+/// The memory while no allocation runs: what the `lmem` module and the interpreter read and
+/// change. Methods that change what Lua holds take the state, and give it the new pair.
+pub struct Guard<'a> {
+    memory: &'a Memory,
+    inner: Inner<'a>,
+}
+
+/// Hands `l` the pair, if there is one.
+///
+/// # Safety
+///
+/// `l` is the state this memory serves (or null before there is one), not inside an
+/// allocation.
+unsafe fn install(l: *mut crate::ffi::lua_State, install: Option<Install>) {
+    if let Some(i) = install
+        && !l.is_null()
+    {
+        // SAFETY: `l` is valid (caller); the pair is the one Lua must hold from now on.
+        unsafe { crate::ffi::lua_setallocf(l, i.function, i.ud) };
+    }
+}
+
+impl Guard<'_> {
+    /// A copy of the accounting (all zeros in the stock form).
+    pub fn stats(&self) -> Stats {
+        match &self.inner {
+            Inner::Plain(s) => s.stats(),
+            Inner::Wrapped(g, _) => g.stats(),
+            Inner::Stock => Stats::default(),
+        }
+    }
+
+    /// What the backends say about the memory they hold.
+    pub fn backend_stats(&self) -> BackendStats {
+        match &self.inner {
+            Inner::Plain(s) => s.backend_stats(),
+            Inner::Wrapped(g, _) => g.backend_stats(),
+            Inner::Stock => BackendStats::default(),
+        }
     }
 
     /// Name of the backend new blocks come from.
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn backend_name(&self) -> String {
-        // SAFETY: as ours.
-        unsafe { self.swap() }.current_name().to_owned()
-    }
-
-    /// The swap layer.
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`], and the reference is dropped before Lua allocates again.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn swap(&self) -> &mut Swap {
-        // SAFETY: the swap lives in its own box inside the chain, which `self.alloc` owns for as
-        // long as `self` lives; Lua is not inside the allocation function (caller), so nothing
-        // else reaches the swap while this reference lives.
-        unsafe { &mut *self.swap.as_ptr() }
-    }
-
-    /// Switches new allocations to backend `name` now.
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn swap_to(&self, name: &str) -> Result<(), String> {
-        let b = swap_target(name).ok_or_else(|| {
-            format!(
-                "unknown backend '{name}' (compiled in: {})",
-                backend_names().join(", ")
-            )
-        })?;
-        // SAFETY: as ours.
-        let swap = unsafe { self.swap() };
-        let from = swap.current_name().to_owned();
-        let r = swap.swap_to(b).map_err(|e| e.to_string());
-        let line = match &r {
-            Ok(()) => format!("swapped {from} -> {name} (lmem.swap)"),
-            Err(e) => format!("swap {from} -> {name} (lmem.swap) refused: {e}"),
-        };
-        self.log.borrow_mut().push(line);
-        r
+    pub fn backend_name(&self) -> String {
+        match &self.inner {
+            Inner::Plain(s) => s.backend(),
+            Inner::Wrapped(g, _) => g.backend().swap().current_name().to_owned(),
+            Inner::Stock => "stock".to_owned(),
+        }
     }
 
     /// Backend switches done so far (scheduled and by `lmem.swap`).
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn swaps(&self) -> u64 {
-        // SAFETY: as ours.
-        unsafe { self.swap() }.swaps()
+    pub fn swaps(&mut self) -> u64 {
+        match &mut self.inner {
+            Inner::Plain(s) => s.swaps(),
+            Inner::Wrapped(g, _) => g.backend().swap().swaps(),
+            Inner::Stock => 0,
+        }
     }
 
     /// The byte limit in force.
     pub fn limit(&self) -> Option<usize> {
-        self.limit.get()
+        match &self.inner {
+            Inner::Plain(s) => s.limit(),
+            Inner::Wrapped(g, _) => g.limit(),
+            Inner::Stock => None,
+        }
     }
 
     /// Sets (or with `None` lifts) the byte limit; returns the previous one.
+    pub fn set_limit(&mut self, limit: Option<usize>) -> Option<usize> {
+        match &mut self.inner {
+            Inner::Plain(s) => s.set_limit(limit),
+            Inner::Wrapped(g, _) => {
+                let previous = g.limit();
+                g.set_limit(limit);
+                previous
+            }
+            Inner::Stock => None,
+        }
+    }
+
+    /// Gives the backends' unused memory back to their pools and the OS.
+    pub fn trim(&mut self) {
+        match &mut self.inner {
+            Inner::Plain(s) => s.trim(),
+            Inner::Wrapped(g, _) => g.trim(),
+            Inner::Stock => {}
+        }
+    }
+
+    /// Starts the detailed figures, if they are not counted yet (loading the `lmem` module asks
+    /// for them).
     ///
     /// # Safety
     ///
-    /// As [`Memory::stats`].
-    pub unsafe fn set_limit(&self, limit: Option<usize>) -> Option<usize> {
-        // SAFETY: the caller guarantees no allocation is in progress.
-        unsafe { self.alloc.heap_mut() }.set_limit(limit);
-        self.limit.replace(limit)
+    /// `l` is the state this memory serves, or null before it is made.
+    pub unsafe fn count_details(&mut self, l: *mut crate::ffi::lua_State) {
+        if let Inner::Plain(s) = &mut self.inner {
+            let i = s.count_details();
+            // SAFETY: as ours.
+            unsafe { install(l, i) };
+        }
     }
 
-    /// What the swap schedule and `lmem.swap` did, one line per switch.
-    pub fn swap_log(&self) -> Vec<String> {
-        self.log.borrow().clone()
+    /// Switches new allocations to backend `name` now; blocks made before go back to their own
+    /// backend. The error says why not (an unknown name).
+    ///
+    /// # Safety
+    ///
+    /// As [`Guard::count_details`].
+    pub unsafe fn swap_to(
+        &mut self,
+        l: *mut crate::ffi::lua_State,
+        name: &str,
+    ) -> Result<(), String> {
+        let next = match swap_target(name) {
+            Ok(next) => next,
+            Err(e) => {
+                self.log(format!("swap to {name} (lmem.swap) refused: {e}"));
+                return Err(e);
+            }
+        };
+        let from = self.backend_name();
+        match &mut self.inner {
+            Inner::Plain(s) => {
+                let i = s.swap_to(next);
+                // SAFETY: as ours.
+                unsafe { install(l, i) };
+            }
+            Inner::Wrapped(g, _) => g.backend_mut().swap_mut().swap_to(next),
+            Inner::Stock => return Err("no lmem allocator in the stock form".into()),
+        }
+        self.log(format!("swapped {from} -> {name} (lmem.swap)"));
+        Ok(())
+    }
+
+    /// Whether calls are routed through a swap chain (old blocks remain, or swaps are
+    /// scheduled), which a `__gc` sentinel should watch.
+    pub fn is_routing(&mut self) -> bool {
+        match &mut self.inner {
+            Inner::Plain(s) => s.is_routing(),
+            Inner::Wrapped(..) | Inner::Stock => false,
+        }
+    }
+
+    /// Hands Lua the lean (or detailed) function of the backend in use again, if the swap chain
+    /// has settled: no retired backend holds a block, no swap is scheduled. Returns whether the
+    /// state is still routing.
+    ///
+    /// # Safety
+    ///
+    /// As [`Guard::count_details`].
+    pub unsafe fn settle(&mut self, l: *mut crate::ffi::lua_State) -> bool {
+        match &mut self.inner {
+            Inner::Plain(s) => {
+                let i = s.settle();
+                if i.is_some() {
+                    self.memory
+                        .log
+                        .borrow_mut()
+                        .push("swap chain settled: back on the lean path".to_owned());
+                }
+                // SAFETY: as ours.
+                unsafe { install(l, i) };
+                self.is_routing()
+            }
+            Inner::Wrapped(..) | Inner::Stock => false,
+        }
+    }
+
+    fn log(&self, line: String) {
+        self.memory.log.borrow_mut().push(line);
     }
 
     /// The checker's complaints, if `--check` is on and it has any (leaks count once the state
     /// is closed).
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn checker_complaints(&self) -> Option<String> {
-        let c = self.checker.as_ref()?.borrow();
+    pub fn checker_complaints(&self) -> Option<String> {
+        let Inner::Wrapped(g, _) = &self.inner else {
+            return None;
+        };
+        let c = g.backend().checker()?;
         (!c.is_clean()).then(|| c.report())
     }
 
     /// Writes what `--trace` and `--stats-json` asked for: the trace's end marker (recording
     /// stops; later calls pass straight through) and the accounting as JSON. Call once the state
     /// is closed. The error names the file that could not be written.
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn finish_outputs(&self) -> Result<(), String> {
+    pub fn finish_outputs(&mut self) -> Result<(), String> {
         let mut result = Ok(());
-        if let Some((cell, path)) = &self.trace {
-            let mut t = cell.borrow_mut();
-            if let Tracing::Recording(r) = std::mem::replace(&mut *t, Tracing::Empty) {
-                let (chain, written) = r.finish_into_parts();
-                *t = Tracing::Done(chain);
-                if let Err(e) = written {
-                    result = Err(format!("cannot write trace file '{path}': {e}"));
-                }
-            }
+        if let Inner::Wrapped(g, w) = &mut self.inner
+            && let Some(r) = g.backend_mut().recorder()
+            && let Err(e) = r.finish_in_place()
+        {
+            let path = w.trace_path.as_deref().unwrap_or("?");
+            result = Err(format!("cannot write trace file '{path}': {e}"));
         }
-        if let Some(path) = &self.stats_json {
-            // SAFETY: as ours.
-            let json = unsafe { self.stats_json() };
+        if let Some(path) = &self.memory.stats_json {
+            let json = self.stats_json();
             if let Err(e) = std::fs::write(path, json + "\n") {
                 result = result.and(Err(format!("cannot write stats file '{path}': {e}")));
             }
@@ -430,60 +479,59 @@ impl Memory {
     }
 
     /// The accounting as one JSON object (what `--stats-json` writes).
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn stats_json(&self) -> String {
-        // SAFETY: as ours.
-        let (s, now, swaps) = unsafe { (self.stats(), self.backend_name(), self.swaps()) };
-        let by_tag: serde_json::Map<String, serde_json::Value> = Tag::ALL
-            .iter()
-            .map(|t| {
-                let ts = s.by_tag[t.index()];
-                (
-                    t.name().to_owned(),
-                    serde_json::json!({ "count": ts.count, "bytes": ts.bytes }),
-                )
-            })
-            .collect();
-        serde_json::json!({
-            "backend": self.first_backend,
-            "backend_now": now,
-            "swaps": swaps,
-            "live": s.live,
-            "peak": s.peak,
-            "allocations": s.allocations(),
-            "frees": s.frees,
-            "resizes": s.resizes,
-            "failures": s.failures,
-            "emergencies": s.emergencies,
-            "bytes_allocated": s.bytes_allocated(),
-            "by_tag": by_tag,
-        })
-        .to_string()
+    pub fn stats_json(&mut self) -> String {
+        let (s, now, swaps, b) = (
+            self.stats(),
+            self.backend_name(),
+            self.swaps(),
+            self.backend_stats(),
+        );
+        let mut by_tag = String::new();
+        for (i, t) in Tag::ALL.iter().enumerate() {
+            let ts = s.by_tag[t.index()];
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(
+                by_tag,
+                "{sep}\"{}\":{{\"count\":{},\"bytes\":{}}}",
+                t.name(),
+                ts.count,
+                ts.bytes
+            );
+        }
+        let opt = |v: Option<usize>| v.map_or("null".to_owned(), |n| n.to_string());
+        format!(
+            "{{\"backend\":\"{}\",\"backend_now\":\"{now}\",\"swaps\":{swaps},\"live\":{},\
+             \"detailed\":{},\"uncounted\":{},\"peak\":{},\"allocations\":{},\"frees\":{},\
+             \"resizes\":{},\"failures\":{},\"emergencies\":{},\"bytes_allocated\":{},\
+             \"reserved\":{},\"by_tag\":{{{by_tag}}}}}",
+            self.memory.first_backend,
+            s.live,
+            s.detailed,
+            s.uncounted,
+            s.peak,
+            s.allocations(),
+            s.frees,
+            s.resizes,
+            s.failures,
+            s.emergencies,
+            s.bytes_allocated(),
+            opt(b.reserved),
+        )
     }
 
     /// The accounting report printed by `--stats`.
-    ///
-    /// # Safety
-    ///
-    /// As [`Memory::stats`].
-    pub unsafe fn report(&self, closed: bool) -> String {
-        // SAFETY: as ours.
-        let (stats, now) = unsafe { (self.stats(), self.backend_name()) };
+    pub fn report(&mut self, closed: bool) -> String {
+        let (stats, now, swaps) = (self.stats(), self.backend_name(), self.swaps());
         let mut out = String::new();
-        // SAFETY: as ours.
-        let swaps = unsafe { self.swaps() };
         let _ = writeln!(
             out,
             "lmem: backend {now} (started on {}, {swaps} swaps)",
-            self.first_backend
+            self.memory.first_backend
         );
-        for line in self.log.borrow().iter() {
+        for line in self.memory.log.borrow().iter() {
             let _ = writeln!(out, "lmem: {line}");
         }
-        if let Some(l) = self.limit.get() {
+        if let Some(l) = self.limit() {
             let _ = writeln!(out, "lmem: limit {l} bytes");
         }
         for line in stats.to_string().lines() {
@@ -492,8 +540,9 @@ impl Memory {
         if closed {
             let _ = writeln!(out, "lmem: live after lua_close: {} bytes", stats.live);
         }
-        if let Some(c) = &self.checker {
-            let c = c.borrow();
+        if let Inner::Wrapped(g, _) = &self.inner
+            && let Some(c) = g.backend().checker()
+        {
             let _ = writeln!(
                 out,
                 "lmem: checker: {} complaints, {} bytes live",
@@ -502,5 +551,13 @@ impl Memory {
             );
         }
         out
+    }
+}
+
+/// What the swap schedule and `lmem.swap` did, one line per switch.
+impl Memory {
+    /// The log lines so far.
+    pub fn swap_log(&self) -> Vec<String> {
+        self.log.borrow().clone()
     }
 }

@@ -2,13 +2,28 @@
 //!
 //! - `lmem.backend()` → name of the backend new blocks come from;
 //! - `lmem.stats()` → a table: `live`, `peak`, `allocations`, `frees`, `resizes`, `failures`,
-//!   `emergencies`, `bytes_allocated`, `limit` (or nil), `backend`, `swaps`, `by_tag`
+//!   `emergencies`, `bytes_allocated`, `limit` (or nil), `backend`, `swaps`, `routing` (whether
+//!   frees are routed through a swap chain), `reserved` (bytes the backend holds, if it says),
+//!   `counting` and `uncounted` (see below), `by_tag`
 //!   (`by_tag.string = {bytes=, count=}`, … : new blocks per Lua type) and `histogram` (counts of
 //!   new blocks per power-of-two size bucket, `histogram[1]` = 1–16 B, …);
 //! - `lmem.swap(name)` → `true`, or `nil, message` when the swap is refused (an unknown name is an
 //!   error);
 //! - `lmem.limit([bytes])` → sets the byte limit (`nil`/`false` lifts it; a string takes K/M/G
-//!   suffixes), returns the previous limit (or nil); with no argument only returns it.
+//!   suffixes), returns the previous limit (or nil); with no argument only returns it;
+//! - `lmem.trim()` → gives the backend's unused memory back to its pool and the OS; returns the
+//!   bytes the backend reserves afterwards (or nil if it does not say).
+//!
+//! Loading the module asks for the detailed figures: the state moves from the lean allocation
+//! function to the counting one, and `stats()` counts from then on (`uncounted` is what was live
+//! before; `counting` says `"since require"`, or `"from start"` under `--stats`).
+//!
+//! A swap leaves the state on a routing function while blocks of the old backend remain. A
+//! *sentinel* watches for the moment they are gone: a userdata with a `__gc` metamethod that, at
+//! the end of each collection cycle, asks the memory to settle (hand Lua the lean function of
+//! the backend in use) and, while it cannot yet, leaves a new sentinel for the next cycle. A
+//! finalizer runs outside the allocation function (never during an emergency collection), so it
+//! may call `lua_setallocf`.
 //!
 //! Why the functions are shaped this way: they are C functions that Lua may leave by `longjmp`
 //! (on a memory error while pushing results, or through `lua_error`). So every piece of Rust
@@ -58,6 +73,10 @@ struct Snapshot {
     limit: Option<usize>,
     backend: Msg,
     swaps: usize,
+    detailed: bool,
+    routing: bool,
+    uncounted: usize,
+    reserved: Option<usize>,
     by_tag: [(usize, usize); 8],
     histogram: [usize; lmem::HISTOGRAM_BUCKETS],
 }
@@ -113,11 +132,14 @@ unsafe fn raise(l: *mut ffi::lua_State, msg: &Msg) -> ! {
 }
 
 unsafe extern "C-unwind" fn l_backend(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: registered by `luaopen_lmem`; Lua is inside this C function, not the allocator.
+    // SAFETY: registered by `luaopen_lmem`.
     let m = unsafe { memory(l) };
-    // SAFETY: as above: no allocation in progress.
-    let name = catch_unwind(AssertUnwindSafe(|| Msg::new(&unsafe { m.backend_name() })))
-        .unwrap_or_else(|_| Msg::new("?"));
+    let name = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: Lua is inside this C function, not the allocator; the guard is a temporary.
+        let g = unsafe { m.enter() };
+        Msg::new(&g.backend_name())
+    }))
+    .unwrap_or_else(|_| Msg::new("?"));
     // SAFETY: a C function has at least LUA_MINSTACK free slots.
     unsafe { push_bytes(l, name.bytes()) };
     1
@@ -127,8 +149,14 @@ unsafe extern "C-unwind" fn l_stats(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: registered by `luaopen_lmem`.
     let m = unsafe { memory(l) };
     let snap = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: Lua is inside this C function, not the allocator.
-        let (s, backend, swaps) = unsafe { (m.stats(), m.backend_name(), m.swaps()) };
+        // SAFETY: Lua is inside this C function, not the allocator; the guard drops before Lua
+        // runs again.
+        let mut g = unsafe { m.enter() };
+        // SAFETY: `l` is the state the memory serves, in a C function.
+        unsafe { g.settle(l) };
+        let (s, backend, swaps, b) = (g.stats(), g.backend_name(), g.swaps(), g.backend_stats());
+        let (limit, routing) = (g.limit(), g.is_routing());
+        drop(g);
         let mut by_tag = [(0, 0); 8];
         for (i, t) in s.by_tag.iter().enumerate().take(8) {
             by_tag[i] = (t.bytes as usize, t.count as usize);
@@ -146,9 +174,13 @@ unsafe extern "C-unwind" fn l_stats(l: *mut ffi::lua_State) -> c_int {
             failures: s.failures as usize,
             emergencies: s.emergencies as usize,
             bytes_allocated: s.bytes_allocated() as usize,
-            limit: m.limit(),
+            limit,
             backend: Msg::new(&backend),
             swaps: swaps as usize,
+            detailed: s.detailed,
+            routing,
+            uncounted: s.uncounted,
+            reserved: b.reserved,
             by_tag,
             histogram,
         }
@@ -170,9 +202,22 @@ unsafe extern "C-unwind" fn l_stats(l: *mut ffi::lua_State) -> c_int {
         set_int(l, b"emergencies\0", s.emergencies);
         set_int(l, b"swaps\0", s.swaps);
         set_int(l, b"bytes_allocated\0", s.bytes_allocated);
+        set_int(l, b"uncounted\0", s.uncounted);
         if let Some(limit) = s.limit {
             set_int(l, b"limit\0", limit);
         }
+        if let Some(reserved) = s.reserved {
+            set_int(l, b"reserved\0", reserved);
+        }
+        let counting: &[u8] = match (s.detailed, s.uncounted) {
+            (false, _) => b"no",
+            (true, 0) => b"from start",
+            (true, _) => b"since require",
+        };
+        push_bytes(l, counting);
+        ffi::lua_setfield(l, -2, c"counting".as_ptr());
+        ffi::lua_pushboolean(l, s.routing as c_int);
+        ffi::lua_setfield(l, -2, c"routing".as_ptr());
         push_bytes(l, s.backend.bytes());
         ffi::lua_setfield(l, -2, c"backend".as_ptr());
         ffi::lua_createtable(l, 0, 8);
@@ -207,27 +252,37 @@ unsafe extern "C-unwind" fn l_swap(l: *mut ffi::lua_State) -> c_int {
         let p = ffi::luaL_checklstring(l, 1, &mut len);
         std::slice::from_raw_parts(p as *const u8, len)
     };
-    let outcome: Result<(), (bool, Msg)> = catch_unwind(AssertUnwindSafe(|| {
+    let outcome: Result<bool, (bool, Msg)> = catch_unwind(AssertUnwindSafe(|| {
         let Ok(name) = std::str::from_utf8(name) else {
             return Err((true, Msg::new("bad backend name")));
         };
-        if !crate::memory::backend_names().contains(&name) {
+        if !lmem::backends::is_compiled(name) {
             return Err((
                 true,
                 Msg::new(&format!(
                     "unknown backend '{name}' (compiled in: {})",
-                    crate::memory::backend_names().join(", ")
+                    lmem::backends::names().join(", ")
                 )),
             ));
         }
-        // SAFETY: Lua is inside this C function, not the allocator.
-        unsafe { m.swap_to(name) }.map_err(|e| (false, Msg::new(&e)))
+        // SAFETY: Lua is inside this C function, not the allocator; the guard drops before Lua
+        // runs again.
+        let mut g = unsafe { m.enter() };
+        // SAFETY: `l` is the state the memory serves, in a C function.
+        unsafe { g.swap_to(l, name) }.map_err(|e| (false, Msg::new(&e)))?;
+        Ok(g.is_routing())
     }))
     .unwrap_or_else(|_| Err((true, Msg::new("lmem.swap: internal error"))));
     match outcome {
-        Ok(()) => {
-            // SAFETY: free stack slot in a C function.
-            unsafe { ffi::lua_pushboolean(l, 1) };
+        Ok(routing) => {
+            // SAFETY: a C function may allocate (a memory error unwinds only Lua frames and this
+            // frame, which owns nothing with a destructor); free stack slots.
+            unsafe {
+                if routing {
+                    watch(l);
+                }
+                ffi::lua_pushboolean(l, 1);
+            }
             1
         }
         // SAFETY: running a C function; `msg` is `Copy`, nothing with a destructor is live.
@@ -246,7 +301,8 @@ unsafe extern "C-unwind" fn l_swap(l: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn l_limit(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: registered by `luaopen_lmem`.
     let m = unsafe { memory(l) };
-    let previous = m.limit();
+    // SAFETY: Lua is inside this C function, not the allocator; the guard is a temporary.
+    let previous = unsafe { m.enter() }.limit();
     // SAFETY: index 1 is a valid (maybe none) stack index.
     let ty = unsafe { ffi::lua_type(l, 1) };
     let new: Option<Option<usize>> = match ty {
@@ -292,8 +348,8 @@ unsafe extern "C-unwind" fn l_limit(l: *mut ffi::lua_State) -> c_int {
         }
     };
     if let Some(limit) = new {
-        // SAFETY: Lua is inside this C function, not the allocator.
-        unsafe { m.set_limit(limit) };
+        // SAFETY: Lua is inside this C function, not the allocator; the guard is a temporary.
+        unsafe { m.enter() }.set_limit(limit);
     }
     // SAFETY: free stack slot in a C function.
     unsafe {
@@ -305,6 +361,64 @@ unsafe extern "C-unwind" fn l_limit(l: *mut ffi::lua_State) -> c_int {
     1
 }
 
+unsafe extern "C-unwind" fn l_trim(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: registered by `luaopen_lmem`.
+    let m = unsafe { memory(l) };
+    let reserved = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: Lua is inside this C function, not the allocator; the guard drops here.
+        let mut g = unsafe { m.enter() };
+        g.trim();
+        g.backend_stats().reserved
+    }))
+    .unwrap_or(None);
+    // SAFETY: free stack slot in a C function.
+    unsafe {
+        match reserved {
+            Some(n) => ffi::lua_pushinteger(l, n.min(ffi::lua_Integer::MAX as usize) as _),
+            None => ffi::lua_pushnil(l),
+        }
+    }
+    1
+}
+
+/// The sentinel's finalizer: settles the memory if it can, else leaves a new sentinel.
+unsafe extern "C-unwind" fn l_sentinel(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: registered by `watch` with the memory's light userdata as upvalue 1.
+    let m = unsafe { memory(l) };
+    // SAFETY: a finalizer runs outside the allocation function; the guard drops here.
+    let routing =
+        catch_unwind(AssertUnwindSafe(|| unsafe { m.enter().settle(l) })).unwrap_or(false);
+    if routing {
+        // SAFETY: running a C function (the finalizer); nothing with a destructor is live.
+        unsafe { watch(l) };
+    }
+    0
+}
+
+/// Leaves a sentinel: a garbage userdata whose `__gc` ([`l_sentinel`]) runs at the end of the
+/// next collection cycle.
+///
+/// # Safety
+///
+/// `l` is a state whose registry holds [`REGISTRY_KEY`], in a C function or a protected call
+/// with 3 free stack slots (this allocates and may raise a memory error).
+pub unsafe fn watch(l: *mut ffi::lua_State) {
+    // SAFETY: as the caller promises; every name is NUL-terminated.
+    unsafe {
+        ffi::lua_newuserdata(l, 1);
+        if ffi::luaL_newmetatable(l, SENTINEL_KEY.as_ptr()) != 0 {
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, REGISTRY_KEY.as_ptr());
+            ffi::lua_pushcclosure(l, l_sentinel, 1);
+            ffi::lua_setfield(l, -2, c"__gc".as_ptr());
+        }
+        ffi::lua_setmetatable(l, -2);
+        ffi::lua_pop(l, 1);
+    }
+}
+
+/// Registry key of the sentinel's metatable.
+const SENTINEL_KEY: &std::ffi::CStr = c"lmem.host.sentinel";
+
 /// Registry key of the light userdata pointing at the host's [`Memory`].
 pub const REGISTRY_KEY: &std::ffi::CStr = c"lmem.host.memory";
 
@@ -315,11 +429,20 @@ pub const REGISTRY_KEY: &std::ffi::CStr = c"lmem.host.memory";
 ///
 /// Called by Lua (through `require`).
 pub unsafe extern "C-unwind" fn luaopen_lmem(l: *mut ffi::lua_State) -> c_int {
-    let funcs: [(&std::ffi::CStr, ffi::lua_CFunction); 4] = [
+    // SAFETY: the registry field was set by `preload`; Lua is inside this C function.
+    unsafe {
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, REGISTRY_KEY.as_ptr());
+        let m = &*(ffi::lua_touserdata(l, -1) as *const Memory);
+        ffi::lua_pop(l, 1);
+        // Loading the module asks for the detailed figures; the guard is a temporary.
+        let _ = catch_unwind(AssertUnwindSafe(|| m.enter().count_details(l)));
+    }
+    let funcs: [(&std::ffi::CStr, ffi::lua_CFunction); 5] = [
         (c"backend", l_backend),
         (c"stats", l_stats),
         (c"swap", l_swap),
         (c"limit", l_limit),
+        (c"trim", l_trim),
     ];
     // SAFETY: a C function has LUA_MINSTACK free slots; we use 3. Names are NUL-terminated.
     unsafe {
@@ -334,7 +457,8 @@ pub unsafe extern "C-unwind" fn luaopen_lmem(l: *mut ffi::lua_State) -> c_int {
 }
 
 /// Makes `require "lmem"` work in `l`: stores `memory` in the registry and puts
-/// [`luaopen_lmem`] in `package.preload`.
+/// [`luaopen_lmem`] in `package.preload`; leaves a sentinel if a swap schedule keeps the state
+/// routing.
 ///
 /// # Safety
 ///
@@ -345,6 +469,9 @@ pub unsafe fn preload(l: *mut ffi::lua_State, memory: &Memory) {
     unsafe {
         ffi::lua_pushlightuserdata(l, memory as *const Memory as *mut c_void);
         ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, REGISTRY_KEY.as_ptr());
+        if memory.enter().is_routing() {
+            watch(l);
+        }
         ffi::lua_getglobal(l, c"package".as_ptr());
         if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
             ffi::lua_getfield(l, -1, c"preload".as_ptr());

@@ -38,6 +38,9 @@ pub struct MemOptions {
     pub trace: Option<String>,
     /// Write the accounting at exit as one JSON object into this file (for `lmem bench`).
     pub stats_json: Option<String>,
+    /// No lmem at all: the state comes from `luaL_newstate` with Lua's own `l_alloc` (the
+    /// baseline `lmem bench` measures the layer against). The other options are refused with it.
+    pub stock: bool,
 }
 
 /// A bad lmem option or environment value: printed as `lmem-lua: …`, exit status 2.
@@ -136,6 +139,7 @@ lmem options (before the Lua options; each also from the environment):
   --check         run under the contract checker             (LMEM_CHECK=1)
   --trace FILE    record an allocation trace into FILE       (LMEM_TRACE)
   --stats-json FILE  accounting at exit as JSON into FILE   (LMEM_STATS_JSON)
+  --stock         no lmem: luaL_newstate with Lua's own l_alloc (LMEM_STOCK=1)
 ";
 
 /// Reads the lmem settings: the environment first (through `env`), then the lmem options at the
@@ -162,6 +166,9 @@ pub fn parse(
     if let Some(v) = env("LMEM_CHECK") {
         o.check = parse_flag("LMEM_CHECK", &v)?;
     }
+    if let Some(v) = env("LMEM_STOCK") {
+        o.stock = parse_flag("LMEM_STOCK", &v)?;
+    }
     if let Some(v) = env("LMEM_SWAP") {
         for step in v.split(',').filter(|s| !s.trim().is_empty()) {
             o.swaps.push(parse_swap("LMEM_SWAP", step, known)?);
@@ -185,7 +192,7 @@ pub fn parse(
             name,
             "--backend" | "--limit" | "--swap" | "--fail-at" | "--trace" | "--stats-json"
         );
-        let is_flag = matches!(name, "--stats" | "--check");
+        let is_flag = matches!(name, "--stats" | "--check" | "--stock");
         if !takes_value && !is_flag {
             break;
         }
@@ -195,6 +202,7 @@ pub fn parse(
             }
             match name {
                 "--stats" => o.stats = true,
+                "--stock" => o.stock = true,
                 _ => o.check = true,
             }
             i += 1;
@@ -225,6 +233,23 @@ pub fn parse(
     }
     if !cli_swaps.is_empty() {
         o.swaps = cli_swaps;
+    }
+    if o.stock {
+        let lmem_options = [
+            ("--backend", o.backend.is_some()),
+            ("--limit", o.limit.is_some()),
+            ("--stats", o.stats),
+            ("--swap", !o.swaps.is_empty()),
+            ("--fail-at", o.fail_at.is_some()),
+            ("--check", o.check),
+            ("--trace", o.trace.is_some()),
+            ("--stats-json", o.stats_json.is_some()),
+        ];
+        if let Some((name, _)) = lmem_options.iter().find(|(_, given)| *given) {
+            return Err(OptionError(format!(
+                "--stock runs without lmem: {name} cannot be used with it"
+            )));
+        }
     }
     Ok((o, i))
 }
@@ -346,6 +371,8 @@ mod tests {
             &["p", "--fail-at", "0"],
             &["p", "--fail-at"],
             &["p", "--stats=1"],
+            &["p", "--stock", "--backend", "slab"],
+            &["p", "--stock", "--stats"],
         ] {
             assert!(parse(&args(bad), |_| None, KNOWN).is_err(), "{bad:?}");
         }

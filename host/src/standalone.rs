@@ -1,7 +1,7 @@
 //! The `main` of `lmem-lua`, as a library function, so that the `lmem` tool can run the very same
 //! interpreter in its own process (`lmem lua …`) when `lmem-lua` was not built next to it.
 
-use crate::{Memory, interp, memory, options};
+use crate::{Memory, interp, options};
 use std::ffi::CString;
 use std::io::Write;
 
@@ -15,7 +15,7 @@ pub fn main_with_args(raw: &[Vec<u8>]) -> i32 {
         .iter()
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let names = memory::backend_names();
+    let names = lmem::backends::names();
     let (opts, first_lua) = match options::parse(&text, |k| std::env::var(k).ok(), &names) {
         Ok(v) => v,
         Err(e) => return fail(&e.to_string()),
@@ -35,16 +35,17 @@ pub fn main_with_args(raw: &[Vec<u8>]) -> i32 {
     let mut status = interp::run(&argv, &memory);
     // The state is closed: nothing allocates any more.
     // SAFETY: no Lua state uses the allocator now.
-    unsafe {
-        if let Err(e) = memory.finish_outputs() {
+    let mut g = unsafe { memory.enter() };
+    {
+        if let Err(e) = g.finish_outputs() {
             let _ = writeln!(std::io::stderr(), "lmem-lua: {e}");
             status = status.max(2);
         }
         if opts.stats {
-            let _ = std::io::stderr().write_all(memory.report(true).as_bytes());
+            let _ = std::io::stderr().write_all(g.report(true).as_bytes());
         }
-        let live = memory.stats().live;
-        if let Some(complaints) = memory.checker_complaints() {
+        let live = g.stats().live;
+        if let Some(complaints) = g.checker_complaints() {
             let _ = write!(
                 std::io::stderr(),
                 "lmem-lua: checker complaints:\n{complaints}"

@@ -8,9 +8,10 @@
 //! be back within their bounds. Any violation makes the command exit non-zero.
 
 use crate::ffi;
-use lmem::backends::{self, AnyBackend, by_name};
-use lmem::{Accounting, Backend, Checker, FaultInjection, FaultPlan, Heap, LuaAllocator};
-use lmem::{Rng, Swap};
+use lmem::backends::{self, AnyBackend};
+use lmem::{Allocator, Checker, Detailed, ExactBackend, FaultInjection, FaultPlan, Layer};
+use lmem::{LuaAlloc, LuaAllocator, Rng, Swap};
+use std::ffi::c_void;
 use std::ffi::{CStr, CString, c_int};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -168,7 +169,7 @@ struct StateResult {
     violation: Option<String>,
 }
 
-type StressHeap = Heap<Checker<FaultInjection<Swap>>>;
+type StressLayer = Layer<Checker<FaultInjection<Swap>>, Detailed>;
 
 /// The script run in protected mode: open the libraries, silence `print`, set `arg`, run.
 unsafe extern "C-unwind" fn pmain(l: *mut ffi::lua_State) -> c_int {
@@ -221,11 +222,8 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
     for _ in 0..rng.below(o.max_swaps as usize + 1) {
         let to = &o.backends[rng.below(o.backends.len())];
         let at = rng.below(20_000) as u64;
-        if let Some(b) = AnyBackend::by_name(to).map(lmem::with_exact_ownership) {
-            // A refusal here would be a bug in swap_target; it is reported below.
-            if let Err(e) = swap.schedule(at, b) {
-                return violation(format!("{backend}: swap to {to} refused: {e}"));
-            }
+        if let Some(b) = ExactBackend::by_name(to) {
+            swap.schedule(at, b);
         }
     }
     let plan = if o.fault_rate > 0.0 {
@@ -236,13 +234,13 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
     } else {
         FaultPlan::Never
     };
-    let heap: StressHeap = Heap::new(Checker::new(FaultInjection::new(swap, plan)));
-    let alloc = LuaAllocator::new(heap);
-    let outcome = run_chunk(&alloc, chunk);
+    let layer: StressLayer = Layer::with_accounting(Checker::new(FaultInjection::new(swap, plan)));
+    let alloc = LuaAllocator::new(layer);
+    let outcome = run_chunk(alloc.raw(), chunk);
     // SAFETY: the state is closed: no allocation runs any more.
-    let heap = unsafe { alloc.heap() };
-    let stats = heap.stats();
-    let checker = heap.backend();
+    let layer = unsafe { alloc.enter() };
+    let stats = layer.stats();
+    let checker = layer.backend();
     let faults = checker.inner();
     let mut problems = Vec::new();
     if stats.live != 0 {
@@ -265,10 +263,11 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
     }
 }
 
-/// Opens a state over `alloc`, runs `chunk` in it in protected mode, and closes it.
-fn run_chunk<B: Backend, A: Accounting>(alloc: &LuaAllocator<B, A>, chunk: &Chunk) -> Outcome {
-    // SAFETY: the allocator outlives the state (closed below, before `alloc` drops).
-    let l = unsafe { new_state(alloc) };
+/// Opens a state over the allocation function and `ud` of a live allocator, runs `chunk` in it
+/// in protected mode, and closes it.
+fn run_chunk((f, ud): (LuaAlloc, *mut c_void), chunk: &Chunk) -> Outcome {
+    // SAFETY: the allocator outlives the state (closed below, before the caller drops it).
+    let l = unsafe { crate::interp::new_state_on(f, ud) };
     if l.is_null() {
         Outcome::OutOfMemory
     } else {
@@ -301,14 +300,14 @@ fn run_chunk<B: Backend, A: Accounting>(alloc: &LuaAllocator<B, A>, chunk: &Chun
     }
 }
 
-/// A state for the scaling figure: the plain layer a host would run (a heap over the backend,
-/// no checker, no faults, no swaps); it must succeed and leave 0 bytes live.
+/// A state for the scaling figure: exactly what `lmem-lua` runs without options (an
+/// [`Allocator`] on the lean path: no checker, no faults, no swaps); it must succeed and leave 0
+/// bytes live.
 fn run_state_plain(chunk: &Chunk, backend: &str) -> StateResult {
-    let b = by_name(backend).expect("backend names come from the list");
-    let alloc = LuaAllocator::new(Heap::new(b));
-    let outcome = run_chunk(&alloc, chunk);
+    let alloc = Allocator::new(backend).expect("backend names come from the list");
+    let outcome = run_chunk((alloc.function(), alloc.ud()), chunk);
     // SAFETY: the state is closed: no allocation runs any more.
-    let stats = unsafe { alloc.heap() }.stats();
+    let stats = unsafe { alloc.enter() }.stats();
     let mut problems = Vec::new();
     if stats.live != 0 {
         problems.push(format!("{} bytes live after lua_close", stats.live));
@@ -324,32 +323,6 @@ fn run_state_plain(chunk: &Chunk, backend: &str) -> StateResult {
         violation: (!problems.is_empty())
             .then(|| format!("{name} on {backend}: {}", problems.join("; "))),
         outcome,
-    }
-}
-
-fn violation(msg: String) -> StateResult {
-    StateResult {
-        outcome: Outcome::Error(msg.clone()),
-        allocations: 0,
-        injected: 0,
-        swaps: 0,
-        violation: Some(msg),
-    }
-}
-
-/// Makes a state over `alloc` (Lua 5.5 also takes a seed).
-///
-/// # Safety
-///
-/// `alloc` outlives the state.
-unsafe fn new_state<B: Backend, A: Accounting>(alloc: &LuaAllocator<B, A>) -> *mut ffi::lua_State {
-    // SAFETY: the function and ud come from a live allocator that outlives the state (caller).
-    unsafe {
-        #[cfg(not(feature = "lua55"))]
-        let l = ffi::lua_newstate(alloc.function(), alloc.ud());
-        #[cfg(feature = "lua55")]
-        let l = ffi::lua_newstate(alloc.function(), alloc.ud(), 0x5eed);
-        l
     }
 }
 
@@ -381,7 +354,7 @@ pub fn run(o: &StressOptions) -> Result<StressReport, String> {
         return Err("no backends".into());
     }
     for b in &o.backends {
-        if by_name(b).is_none() {
+        if !backends::is_compiled(b) {
             return Err(format!(
                 "unknown backend '{b}' (compiled in: {})",
                 backends::names().join(", ")

@@ -1,4 +1,4 @@
-//! mlua code on every lmem backend: a state from `lua_newstate` over the lmem adapter, used
+//! mlua code on every lmem backend: a state from `lua_newstate` over an lmem `Allocator`, used
 //! through `mlua::Lua::get_or_init_from_ptr`, then closed with nothing left live.
 #![cfg(feature = "interop")]
 
@@ -7,7 +7,7 @@ use lmem_host::interop::MluaState;
 #[test]
 fn mlua_runs_on_every_backend() {
     for name in lmem::backends::names() {
-        let state = MluaState::new(lmem::backends::by_name(name).unwrap()).unwrap();
+        let state = MluaState::new(name).unwrap().unwrap();
         {
             let lua = state.lua();
             let f = lua
@@ -39,10 +39,10 @@ fn mlua_runs_on_every_backend() {
 
 #[test]
 fn mlua_sees_not_enough_memory_under_a_limit() {
-    let state = MluaState::new(lmem::backends::by_name("system").unwrap()).unwrap();
+    let state = MluaState::new("system").unwrap().unwrap();
     let lua = state.lua();
     let live = state.stats().live;
-    // The limit goes on the heap through the adapter, from Rust (not inside a Lua call).
+    // The limit goes on the layer through the allocator, from Rust (not inside a Lua call).
     set_limit(&state, Some(live + 256 * 1024));
     let err = lua
         .load("return string.rep('x', 4 * 1024 * 1024)")
@@ -58,6 +58,6 @@ fn mlua_sees_not_enough_memory_under_a_limit() {
     assert_eq!(state.close().live, 0);
 }
 
-fn set_limit<B: lmem::Backend>(state: &MluaState<B>, limit: Option<usize>) {
+fn set_limit(state: &MluaState, limit: Option<usize>) {
     state.set_limit(limit);
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`Recorder`] is a wrapper backend that forwards each call and writes it as an event;
 //! - [`Trace::read`] parses and validates a trace file into a compact list of [`Event`]s;
-//! - [`replay`] performs a [`Trace`] through a [`Heap`](crate::Heap) and times it;
+//! - [`replay`] performs a [`Trace`] through a [`Heap`](crate::Heap) and times it, and
+//!   [`replay_function`] through a `lua_Alloc` function pair, exactly as Lua calls it;
 //! - [`Trace::summary`] says what the trace holds (calls per operation and per Lua type, sizes,
 //!   the peak live bytes the recording saw).
 //!
@@ -102,7 +103,7 @@ mod summary;
 pub use error::TraceError;
 pub use reader::{Event, Op, Trace};
 pub use recorder::Recorder;
-pub use replay::{ReplayResult, replay};
+pub use replay::{ReplayResult, replay, replay_function};
 pub use summary::Summary;
 
 /// The seven bytes a trace file starts with.

@@ -3,7 +3,7 @@
 use super::Header;
 use super::codec::{EventBuf, OP_END, OP_FREE, alloc_head, resize_head};
 use super::reader::write_header;
-use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{Backend, BackendStats, ExactOwnership, Ownership, ResetUnsupported, Tag};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufWriter, Write};
@@ -61,6 +61,8 @@ pub struct Recorder<B, W: Write> {
     next_id: u64,
     events: u64,
     error: Option<io::Error>,
+    /// The end marker is written ([`Recorder::finish_in_place`]): calls pass straight through.
+    finished: bool,
     name: String,
 }
 
@@ -79,6 +81,7 @@ impl<B: Backend, W: Write> Recorder<B, W> {
             next_id: 0,
             events: 0,
             error,
+            finished: false,
             name,
         }
     }
@@ -86,6 +89,37 @@ impl<B: Backend, W: Write> Recorder<B, W> {
     /// The wrapped backend.
     pub fn inner(&self) -> &B {
         &self.inner
+    }
+
+    /// The wrapped backend, mutably (to configure it; its live blocks stay recorded).
+    pub fn inner_mut(&mut self) -> &mut B {
+        &mut self.inner
+    }
+
+    /// Whether calls are still written.
+    #[inline]
+    fn recording(&self) -> bool {
+        self.error.is_none() && !self.finished
+    }
+
+    /// Writes the end marker and flushes, keeping the recorder in place: later calls pass
+    /// straight through to the backend, unrecorded (a state that is closed, but whose memory is
+    /// still owned by the chain). Returns the events written, or the first error met. Calling it
+    /// again changes nothing.
+    pub fn finish_in_place(&mut self) -> io::Result<u64> {
+        if !self.finished && self.error.is_none() {
+            let end = EventBuf::new(OP_END).varint(self.events);
+            self.error = self
+                .out
+                .write_all(end.as_slice())
+                .and_then(|()| self.out.flush())
+                .err();
+        }
+        self.finished = true;
+        match &self.error {
+            Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            None => Ok(self.events),
+        }
     }
 
     /// Events written so far.
@@ -108,7 +142,7 @@ impl<B: Backend, W: Write> Recorder<B, W> {
     /// [`Recorder::finish`] that also gives the writer back (a `Vec<u8>` to read the trace
     /// from), and gives the backend back even on error, since blocks may still live in it.
     pub fn finish_into_parts(mut self) -> (B, io::Result<(W, u64)>) {
-        if self.error.is_none() {
+        if self.recording() {
             let end = EventBuf::new(OP_END).varint(self.events);
             self.error = self
                 .out
@@ -135,7 +169,7 @@ impl<B: Backend, W: Write> Recorder<B, W> {
     /// Appends one encoded event unless recording has stopped.
     #[inline]
     fn emit(&mut self, buf: EventBuf) {
-        if self.error.is_some() {
+        if !self.recording() {
             return;
         }
         match self.out.write_all(buf.as_slice()) {
@@ -194,7 +228,7 @@ unsafe impl<B: Backend, W: Write> Backend for Recorder<B, W> {
 
     fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
         let p = self.inner.allocate(size, tag);
-        if self.error.is_none() {
+        if self.recording() {
             if let Some(p) = p {
                 self.assign(p, size);
             }
@@ -206,7 +240,7 @@ unsafe impl<B: Backend, W: Write> Backend for Recorder<B, W> {
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
         // SAFETY: forwarded caller contract.
         unsafe { self.inner.deallocate(ptr, size) };
-        if self.error.is_none()
+        if self.recording()
             && let Some(b) = self.lookup(ptr, size, "free")
         {
             self.blocks.remove(&(ptr.as_ptr() as usize));
@@ -218,7 +252,7 @@ unsafe impl<B: Backend, W: Write> Backend for Recorder<B, W> {
     unsafe fn resize(&mut self, ptr: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<u8>> {
         // SAFETY: forwarded caller contract.
         let q = unsafe { self.inner.resize(ptr, old, new) };
-        if self.error.is_none()
+        if self.recording()
             && let Some(b) = self.lookup(ptr, old, "resize")
         {
             if let Some(q) = q {
@@ -267,4 +301,11 @@ unsafe impl<B: Backend, W: Write> Backend for Recorder<B, W> {
     fn stats(&self) -> BackendStats {
         self.inner.stats()
     }
+
+    fn trim(&mut self) {
+        self.inner.trim()
+    }
 }
+
+// SAFETY: `owns` is forwarded unchanged to `B`, which answers exactly.
+unsafe impl<B: ExactOwnership, W: Write> ExactOwnership for Recorder<B, W> {}

@@ -7,7 +7,7 @@
 //! are caught (and not passed on); live blocks at the end are leaks.
 
 use super::blocks::{BlockRecord, BlockTable};
-use lmem_backend::{Backend, BackendStats, MAX_SIZE, Ownership, Tag};
+use lmem_backend::{Backend, BackendStats, ExactOwnership, MAX_SIZE, Ownership, Tag};
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -105,7 +105,7 @@ impl<B: Backend> Checker<B> {
         }
     }
 
-    /// Panics at the first complaint (for tests). Through the `lua_Alloc` adapter a panic
+    /// Panics at the first complaint (for tests). Through the `lua_Alloc` function a panic
     /// becomes a failed allocation, so prefer [`Checker::new`] there and read the complaints.
     pub fn strict(inner: B) -> Self {
         Checker {
@@ -152,6 +152,12 @@ impl<B: Backend> Checker<B> {
     /// The wrapped backend.
     pub fn inner(&self) -> &B {
         &self.inner
+    }
+
+    /// The wrapped backend, mutably (to configure it, or to swap inside it; its live blocks
+    /// stay known to the wrapper).
+    pub fn inner_mut(&mut self) -> &mut B {
+        &mut self.inner
     }
 
     fn complain(&mut self, c: Complaint) {
@@ -271,4 +277,13 @@ unsafe impl<B: Backend> Backend for Checker<B> {
             ..self.inner.stats()
         }
     }
+
+    fn trim(&mut self) {
+        self.inner.trim()
+    }
 }
+
+// SAFETY: `owns` answers from the table of live blocks this wrapper keeps, updated after every
+// successful call and never reading the blocks: `Owned` exactly for its live blocks, `Foreign`
+// for every other address, never `Unknown`.
+unsafe impl<B: Backend> ExactOwnership for Checker<B> {}

@@ -6,7 +6,7 @@
 //! never fails, and 5.4 copes with it, so the default honours the stricter rule.
 
 use lmem_backend::rng::Rng;
-use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{Backend, BackendStats, ExactOwnership, Ownership, ResetUnsupported, Tag};
 use std::ptr::NonNull;
 
 /// When to fail.
@@ -104,6 +104,12 @@ impl<B: Backend> FaultInjection<B> {
         &self.inner
     }
 
+    /// The wrapped backend, mutably (to configure it, or to swap inside it; its live blocks
+    /// stay known to the wrapper).
+    pub fn inner_mut(&mut self) -> &mut B {
+        &mut self.inner
+    }
+
     /// Whether this request (taking live bytes up by `grow`) is to fail. Counts it.
     fn should_fail(&mut self, grow: usize) -> bool {
         self.requests += 1;
@@ -170,4 +176,11 @@ unsafe impl<B: Backend> Backend for FaultInjection<B> {
     fn stats(&self) -> BackendStats {
         self.inner.stats()
     }
+
+    fn trim(&mut self) {
+        self.inner.trim()
+    }
 }
+
+// SAFETY: `owns` is forwarded unchanged to `B`, which answers exactly.
+unsafe impl<B: ExactOwnership> ExactOwnership for FaultInjection<B> {}

@@ -4,7 +4,7 @@
 
 use super::blocks::{BlockRecord, BlockTable};
 use crate::stats::Histogram;
-use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{Backend, BackendStats, ExactOwnership, Ownership, ResetUnsupported, Tag};
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -171,4 +171,13 @@ unsafe impl<B: Backend> Backend for Monitor<B> {
             ..self.inner.stats()
         }
     }
+
+    fn trim(&mut self) {
+        self.inner.trim()
+    }
 }
+
+// SAFETY: `owns` answers from the table of live blocks this wrapper keeps, updated after every
+// successful call and never reading the blocks: `Owned` exactly for its live blocks, `Foreign`
+// for every other address, never `Unknown`.
+unsafe impl<B: Backend> ExactOwnership for Monitor<B> {}

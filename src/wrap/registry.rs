@@ -3,7 +3,7 @@
 //! tell its own blocks.
 
 use super::blocks::BlockTable;
-use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{Backend, BackendStats, ExactOwnership, Ownership, ResetUnsupported, Tag};
 use std::ptr::NonNull;
 
 /// `B` with an exact `owns`, at the cost of a hash-table update per call.
@@ -30,6 +30,12 @@ impl<B: Backend> Registry<B> {
     /// The wrapped backend.
     pub fn inner(&self) -> &B {
         &self.inner
+    }
+
+    /// The wrapped backend, with every live block still in it (the registry of their addresses
+    /// is dropped).
+    pub fn into_inner(self) -> B {
+        self.inner
     }
 }
 
@@ -82,4 +88,13 @@ unsafe impl<B: Backend> Backend for Registry<B> {
     fn stats(&self) -> BackendStats {
         self.inner.stats()
     }
+
+    fn trim(&mut self) {
+        self.inner.trim()
+    }
 }
+
+// SAFETY: `owns` answers from the table of live blocks this wrapper keeps, updated after every
+// successful call and never reading the blocks: `Owned` exactly for its live blocks, `Foreign`
+// for every other address, never `Unknown`.
+unsafe impl<B: Backend> ExactOwnership for Registry<B> {}

@@ -1,7 +1,7 @@
 //! `Tracking`: totals, peak and counts of a backend's traffic, and optionally a log of every
 //! call (the original design notes' tracking allocator).
 
-use lmem_backend::{Backend, BackendStats, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{Backend, BackendStats, ExactOwnership, Ownership, ResetUnsupported, Tag};
 use std::ptr::NonNull;
 
 /// What kind of call an [`Event`] records.
@@ -190,4 +190,11 @@ unsafe impl<B: Backend> Backend for Tracking<B> {
     fn stats(&self) -> BackendStats {
         self.inner.stats()
     }
+
+    fn trim(&mut self) {
+        self.inner.trim()
+    }
 }
+
+// SAFETY: `owns` is forwarded unchanged to `B`, which answers exactly.
+unsafe impl<B: ExactOwnership> ExactOwnership for Tracking<B> {}

@@ -325,6 +325,72 @@ pub fn ownership_is_never_wrong<B: Backend + ?Sized>(b: &mut B) {
     }
 }
 
+/// The [`ExactOwnership`](crate::ExactOwnership) clause: every live block, of every size the
+/// kit probes, is `Owned`; memory that is not a block of this backend (the stack, a Rust heap
+/// allocation, a block of plain `malloc`) is `Foreign`; never `Unknown`. Checked again after
+/// blocks around them were freed, and after resizes moved them.
+pub fn ownership_is_exact<B: crate::ExactOwnership + ?Sized>(b: &mut B) {
+    let mut live = Vec::new();
+    for size in probe_sizes().into_iter().step_by(3) {
+        live.push((alloc_ok(b, size, Tag::Other), size));
+    }
+    let on_stack = [0u8; 64];
+    let on_heap = Box::new([0u8; 64]);
+    // SAFETY: malloc has no preconditions; the block is freed below.
+    let from_malloc = unsafe { libc_malloc(64) };
+    let mut foreign = vec![
+        NonNull::from(&on_stack).cast::<u8>(),
+        NonNull::from(&*on_heap).cast::<u8>(),
+    ];
+    foreign.extend(NonNull::new(from_malloc.cast::<u8>()));
+    let check = |b: &B, live: &[(NonNull<u8>, usize)]| {
+        for &(p, size) in live {
+            assert_eq!(
+                b.owns(p),
+                Ownership::Owned,
+                "owns: own live block of {size} B not Owned"
+            );
+        }
+        for &p in &foreign {
+            assert_eq!(
+                b.owns(p),
+                Ownership::Foreign,
+                "owns: foreign pointer {p:p} not Foreign"
+            );
+        }
+    };
+    check(b, &live);
+    // Free every other block, resize the rest (which may move them), and ask again.
+    let mut kept = Vec::new();
+    for (i, (p, size)) in live.into_iter().enumerate() {
+        if i % 2 == 0 {
+            // SAFETY: live block of `size` bytes, not used again.
+            unsafe { b.deallocate(p, size) };
+        } else {
+            let new = size * 2 + 8;
+            // SAFETY: live block of `size` bytes; on success the old pointer is not used again.
+            match unsafe { b.resize(p, size, new) } {
+                Some(q) => kept.push((q, new)),
+                None => kept.push((p, size)),
+            }
+        }
+    }
+    check(b, &kept);
+    for (p, size) in kept {
+        // SAFETY: live block of `size` bytes.
+        unsafe { b.deallocate(p, size) };
+    }
+    // SAFETY: `from_malloc` came from malloc and is freed once.
+    unsafe { libc_free(from_malloc) };
+}
+
+unsafe extern "C" {
+    #[link_name = "malloc"]
+    fn libc_malloc(size: usize) -> *mut c_void;
+    #[link_name = "free"]
+    fn libc_free(p: *mut c_void);
+}
+
 /// One step of a random operation sequence.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
@@ -563,9 +629,21 @@ pub unsafe fn lua_alloc_contract(f: LuaAlloc, ud: *mut c_void) {
 }
 
 /// Generates one `#[test]` per contract clause for the backend built by `$make` (an expression
-/// evaluated afresh for each test), plus a 10^5-operation random run and a proptest.
+/// evaluated afresh for each test), plus a 10^5-operation random run and a proptest. Written
+/// `conformance_tests!(exact: $make)` for a backend that declares
+/// [`ExactOwnership`](crate::ExactOwnership), it also checks that clause (and fails to compile
+/// for a backend that does not declare it).
 #[macro_export]
 macro_rules! conformance_tests {
+    (exact: $make:expr) => {
+        $crate::conformance_tests!($make);
+
+        #[test]
+        fn declared_exact_ownership_holds() {
+            let mut b = $make;
+            $crate::conformance::ownership_is_exact(&mut b);
+        }
+    };
     ($make:expr) => {
         $crate::conformance_tests!(@one alignment, $make);
         $crate::conformance_tests!(@one grow_keeps_prefix, $make);

@@ -17,7 +17,7 @@
 //!   `deallocate` or to a `resize` that succeeds. A failed `resize` leaves the block owned by the
 //!   caller, untouched.
 //!
-//! # The contract, clause by clause (DESIGN.md §2)
+//! # The contract, clause by clause
 //!
 //! 1. A free (`deallocate`) never fails. Freeing "nothing" is expressed by not calling it.
 //! 2. An allocation takes the size and a [`Tag`] — the Lua type of the object being created. The
@@ -29,6 +29,12 @@
 //! 5. Every block is aligned to at least [`ALIGN`] (16) bytes.
 //! 6. Live blocks never overlap.
 //! 7. Nothing unwinds and nothing aborts on out-of-memory: the answer is `None`.
+//!
+//! # Capabilities
+//!
+//! An optional power of a backend is declared in its type, never probed at run time:
+//! [`ExactOwnership`] (its `owns` always knows its own blocks) is an `unsafe` marker trait
+//! beside [`Backend`], with its own clause, as `lock_api` has `RawMutexFair` beside `RawMutex`.
 #![warn(missing_docs)]
 
 use std::fmt;
@@ -164,6 +170,16 @@ pub struct BackendStats {
     pub blocks: Option<usize>,
 }
 
+/// What an inlinable fast path did ([`Backend::allocate_fast`], [`Backend::deallocate_fast`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Fast<T> {
+    /// The call is done, with this answer: exactly what the full method would have answered.
+    Done(T),
+    /// The fast path could not serve it and did nothing: call the full method.
+    Slow,
+}
+
 /// Why [`Backend::reset`] did nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResetUnsupported;
@@ -199,9 +215,14 @@ impl std::error::Error for ResetUnsupported {}
 /// - `owns` answers [`Ownership::Owned`] or [`Ownership::Unknown`] for each live block of this
 ///   backend, and [`Ownership::Foreign`] or [`Ownership::Unknown`] for any address outside the
 ///   memory this backend holds (so it is never wrong about a live block of another backend);
-/// - blocks stay valid when the backend value is moved (blocks never point into `self`).
+/// - blocks stay valid when the backend value is moved (blocks never point into `self`);
+/// - `trim` leaves every live block live and unchanged;
+/// - `allocate_fast` and `deallocate_fast` answer [`Fast::Done`] with exactly what `allocate` and
+///   `deallocate` would have done, or [`Fast::Slow`] having changed nothing.
 ///
-/// The core layer, the `lua_Alloc` adapter and hot swap rely on these for memory safety.
+/// The core layer, the `lua_Alloc` function and hot swap rely on these for memory safety. A
+/// backend that can always tell its own blocks from any other address says so by implementing
+/// [`ExactOwnership`], whose own clause is added to these.
 pub unsafe trait Backend {
     /// Short name for reports (`system`, `slab`, `tracking(system)`, …).
     fn name(&self) -> &str;
@@ -219,6 +240,30 @@ pub unsafe trait Backend {
     /// `ptr` is a live block of this backend and `size` is its size (the one it was last
     /// allocated or resized to). The block is not used afterwards.
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize);
+
+    /// The part of [`Backend::allocate`] that can be inlined into the caller: a backend whose
+    /// common case needs no call (a free list, a bump pointer) answers [`Fast::Done`] there and
+    /// [`Fast::Slow`] otherwise, having done nothing; the caller then calls `allocate`. This is
+    /// what lets the allocation function Lua holds be call-free on the common path, and tail-call
+    /// one slow path otherwise. The default is the whole of `allocate`.
+    #[inline(always)]
+    fn allocate_fast(&mut self, size: usize, tag: Tag) -> Fast<Option<NonNull<u8>>> {
+        Fast::Done(self.allocate(size, tag))
+    }
+
+    /// The part of [`Backend::deallocate`] that can be inlined into the caller, as
+    /// [`Backend::allocate_fast`] is for `allocate`. The default is the whole of `deallocate`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Backend::deallocate`]; after [`Fast::Slow`] the block is still live and the caller
+    /// frees it with `deallocate`.
+    #[inline(always)]
+    unsafe fn deallocate_fast(&mut self, ptr: NonNull<u8>, size: usize) -> Fast<()> {
+        // SAFETY: the caller's contract is `deallocate`'s.
+        unsafe { self.deallocate(ptr, size) };
+        Fast::Done(())
+    }
 
     /// Changes a block's size from `old_size` to `new_size` (both > 0), keeping the first
     /// `min(old_size, new_size)` bytes. Returns the block's new address, which may equal `ptr`.
@@ -240,10 +285,10 @@ pub unsafe trait Backend {
         unsafe { resize_by_copy(self, ptr, old_size, new_size, Tag::Other) }
     }
 
-    /// Whether `ptr` is a block of this backend. Hot swap needs an exact answer to route a free
-    /// to the backend that made the block; the default is [`Ownership::Unknown`]. Only answers
-    /// for live blocks (of this or another backend) are specified: a backend that answers by
-    /// address range may say `Owned` for a freed slot of its own memory.
+    /// Whether `ptr` is a block of this backend; the default is [`Ownership::Unknown`]. Only
+    /// answers for live blocks (of this or another backend) are specified: a backend that answers
+    /// by address range may say `Owned` for a freed slot of its own memory. Hot swap routes a
+    /// free by this answer, and only asks backends that declare [`ExactOwnership`].
     fn owns(&self, ptr: NonNull<u8>) -> Ownership {
         let _ = ptr;
         Ownership::Unknown
@@ -272,7 +317,36 @@ pub unsafe trait Backend {
     fn stats(&self) -> BackendStats {
         BackendStats::default()
     }
+
+    /// Gives memory the backend holds but does not use (cached blocks, empty pages, purgeable
+    /// arenas) back to its pool or to the operating system, as far as it can. Live blocks are
+    /// not touched. The default does nothing. A host calls it after a full collection, when a
+    /// state's heap has shrunk and the memory should be had back.
+    fn trim(&mut self) {}
 }
+
+/// A backend that always tells its own blocks: its [`Backend::owns`] never answers
+/// [`Ownership::Unknown`].
+///
+/// This is a declared capability, not a probe: hot swap keeps a chain of backends in which every
+/// member but one is `ExactOwnership`, and routes each free to the member whose `owns` claims
+/// the block, the one member that cannot tell taking the rest. That is decided by types when the
+/// chain is built, never by asking `owns` about some address.
+///
+/// # Safety
+///
+/// On top of [`Backend`]'s clauses, for as long as the value lives: `owns(p)` answers
+/// [`Ownership::Owned`] for every live block `p` of this backend and [`Ownership::Foreign`] for
+/// every address outside the memory this backend holds (another backend's live blocks, the
+/// stack, any other allocation); it never answers [`Ownership::Unknown`], never touches the
+/// memory at `p`, and never panics. Hot swap relies on it for memory safety: a wrong answer
+/// would hand a block to a backend that did not make it.
+pub unsafe trait ExactOwnership: Backend {}
+
+// SAFETY: a box forwards `owns` to the backend it holds, which answers exactly.
+unsafe impl<B: ExactOwnership + ?Sized> ExactOwnership for Box<B> {}
+// SAFETY: as for the box: `owns` is forwarded unchanged.
+unsafe impl<B: ExactOwnership + ?Sized> ExactOwnership for &mut B {}
 
 /// The default [`Backend::resize`]: allocate a new block, copy, free the old one. A shrink that
 /// cannot allocate keeps the old block, which is large enough (never fail a shrink).
@@ -316,6 +390,15 @@ macro_rules! forward_backend {
                 // SAFETY: forwarded; the caller's contract is the same.
                 unsafe { (**self).deallocate(ptr, size) }
             }
+            #[inline(always)]
+            fn allocate_fast(&mut self, size: usize, tag: Tag) -> Fast<Option<NonNull<u8>>> {
+                (**self).allocate_fast(size, tag)
+            }
+            #[inline(always)]
+            unsafe fn deallocate_fast(&mut self, ptr: NonNull<u8>, size: usize) -> Fast<()> {
+                // SAFETY: forwarded; the caller's contract is the same.
+                unsafe { (**self).deallocate_fast(ptr, size) }
+            }
             #[inline]
             unsafe fn resize(
                 &mut self,
@@ -339,6 +422,9 @@ macro_rules! forward_backend {
             }
             fn stats(&self) -> BackendStats {
                 (**self).stats()
+            }
+            fn trim(&mut self) {
+                (**self).trim()
             }
         }
     )*};
@@ -398,6 +484,23 @@ macro_rules! forward_backend_enum {
                 // SAFETY: forwarded; the caller's contract is the same.
                 $on!(self, b => unsafe { b.deallocate(ptr, size) })
             }
+            #[inline(always)]
+            fn allocate_fast(
+                &mut self,
+                size: usize,
+                tag: $crate::Tag,
+            ) -> $crate::Fast<::core::option::Option<::core::ptr::NonNull<u8>>> {
+                $on!(self, b => b.allocate_fast(size, tag))
+            }
+            #[inline(always)]
+            unsafe fn deallocate_fast(
+                &mut self,
+                ptr: ::core::ptr::NonNull<u8>,
+                size: usize,
+            ) -> $crate::Fast<()> {
+                // SAFETY: forwarded; the caller's contract is the same.
+                $on!(self, b => unsafe { b.deallocate_fast(ptr, size) })
+            }
             #[inline]
             unsafe fn resize(
                 &mut self,
@@ -421,6 +524,9 @@ macro_rules! forward_backend_enum {
             }
             fn stats(&self) -> $crate::BackendStats {
                 $on!(self, b => b.stats())
+            }
+            fn trim(&mut self) {
+                $on!(self, b => b.trim())
             }
         }
     };

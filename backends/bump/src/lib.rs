@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-use lmem_backend::{ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{
+    ALIGN, Backend, BackendStats, ExactOwnership, Fast, MAX_SIZE, Ownership, ResetUnsupported, Tag,
+};
 use parking_lot::Mutex;
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -455,7 +457,16 @@ unsafe impl Backend for Bump {
     /// Carves a block from the run (a few instructions); when it is full, from the rest of the
     /// current chunk or a new, larger chunk. Fails softly at the limit.
     #[inline]
-    fn allocate(&mut self, size: usize, _tag: Tag) -> Option<NonNull<u8>> {
+    fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        match self.allocate_fast(size, tag) {
+            Fast::Done(b) => b,
+            Fast::Slow => self.allocate_slow(size),
+        }
+    }
+
+    /// The run alone: a pointer moved down, no call. `Slow` when the block does not fit it.
+    #[inline(always)]
+    fn allocate_fast(&mut self, size: usize, _tag: Tag) -> Fast<Option<NonNull<u8>>> {
         // `1 <= size <= room` (0 wraps around and takes the slow path). The room is a multiple of
         // 16, so then `rounded(size) <= room`, and `size` is far below MAX_SIZE.
         if size.wrapping_sub(1) < self.room() {
@@ -467,9 +478,9 @@ unsafe impl Backend for Bump {
             self.live += size;
             self.blocks += 1;
             // SAFETY: `block` lies in an arena chunk, so it is not null.
-            return Some(unsafe { NonNull::new_unchecked(block) });
+            return Fast::Done(Some(unsafe { NonNull::new_unchecked(block) }));
         }
-        self.allocate_slow(size)
+        Fast::Slow
     }
 
     /// Gives the block back: if it is the most recent one the bump pointer moves back over it,
@@ -601,6 +612,12 @@ unsafe impl Backend for Bump {
         }
     }
 }
+
+// SAFETY: `owns` compares the address with the ranges of the arena's own chunks (cached, and
+// refreshed from the arena on a miss), never reading the memory it points to: `Owned` exactly
+// inside a chunk this value's arena holds, `Foreign` elsewhere; never `Unknown`. The cache's
+// `RefCell` is only borrowed inside `owns` itself, which does not re-enter, so it cannot panic.
+unsafe impl ExactOwnership for Bump {}
 
 #[cfg(test)]
 mod tests {

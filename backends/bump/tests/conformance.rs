@@ -3,4 +3,4 @@
 //! The 10^5-operation random run allocates about 16 MiB without reuse (frees in the middle are
 //! not reclaimed); it passes without a limit, and the arena goes back to the pool afterwards only
 //! if it is small enough (it is not: it is dropped, so the footprint stays bounded).
-lmem_backend::conformance_tests!(lmem_bump::Bump::new());
+lmem_backend::conformance_tests!(exact: lmem_bump::Bump::new());

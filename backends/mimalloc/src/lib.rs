@@ -2,7 +2,9 @@
 #![warn(missing_docs)]
 
 use libmimalloc_sys as mi;
-use lmem_backend::{ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{
+    ALIGN, Backend, BackendStats, ExactOwnership, MAX_SIZE, Ownership, ResetUnsupported, Tag,
+};
 use std::ffi::c_void;
 use std::fmt;
 use std::ptr::NonNull;
@@ -255,6 +257,12 @@ unsafe impl Backend for Mimalloc {
         }
     }
 }
+
+// SAFETY: `owns` asks mimalloc whether the address lies in one of this heap's pages
+// (`mi_heap_contains` / `mi_heap_check_owned`), which accept any pointer and never read the memory
+// it points to: `Owned` exactly for this heap's blocks, `Foreign` for everything else; never
+// `Unknown`.
+unsafe impl ExactOwnership for Mimalloc {}
 
 /// Running totals over a heap's areas (one area per page, blocks of one size).
 #[derive(Default)]

@@ -5,7 +5,7 @@ use lmem_backend::{ALIGN, Backend, Ownership, Tag};
 use lmem_mimalloc::Mimalloc;
 use std::ptr::NonNull;
 
-lmem_backend::conformance_tests!(Mimalloc::new());
+lmem_backend::conformance_tests!(exact: Mimalloc::new());
 
 /// Resident set size of this process, from `/proc/self/statm`.
 fn rss_bytes() -> usize {

@@ -108,7 +108,9 @@
 //! per state.
 #![warn(missing_docs)]
 
-use lmem_backend::{ALIGN, Backend, BackendStats, MAX_SIZE, Ownership, ResetUnsupported, Tag};
+use lmem_backend::{
+    ALIGN, Backend, BackendStats, ExactOwnership, Fast, MAX_SIZE, Ownership, ResetUnsupported, Tag,
+};
 use lmem_system::System;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -517,8 +519,6 @@ pub struct Slab<F: Backend = System> {
     /// Per class: the pages set aside full, oldest first. Reused only when no partial page is
     /// left, before a new page is taken, so that their few free blocks cost no memory.
     full: [PageList; CLASS_COUNT],
-    /// Requested bytes of live blocks, small and large.
-    live: usize,
     /// Per class: blocks in its hot stack, at most `HOT_CAP[class]`.
     hot_len: [u32; CLASS_COUNT],
     /// The hot stacks of all classes: recently freed small blocks, still used in their pages.
@@ -562,7 +562,6 @@ impl<F: Backend> Slab<F> {
             current: [ptr::null_mut(); CLASS_COUNT],
             partial: [PageList::EMPTY; CLASS_COUNT],
             full: [PageList::EMPTY; CLASS_COUNT],
-            live: 0,
             hot_len: [0; CLASS_COUNT],
             hot: [ptr::null_mut(); HOT_SLOTS],
             pages: slab::Slab::new(),
@@ -776,6 +775,35 @@ impl<F: Backend> Slab<F> {
         }
     }
 
+    /// `allocate` past the fast path: a page change for a small block, or a large block.
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
+        if size <= MAX_SMALL {
+            self.alloc_slow(class_of(size))
+        } else {
+            self.alloc_large(size, tag)
+        }
+    }
+
+    /// `deallocate` past the fast path: a large block, or a small free that changes its page's
+    /// list (the hot cache of its class is full).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of ours of size `size`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn deallocate_slow(&mut self, ptr: NonNull<u8>, size: usize) {
+        if size <= MAX_SMALL {
+            // SAFETY: a small live block of ours (caller).
+            unsafe { self.free_small(ptr) }
+        } else {
+            // SAFETY: a block of a large size is a large block of ours (caller).
+            unsafe { self.free_large(ptr, size) }
+        }
+    }
+
     /// Frees a small block: push it on its own page's free list. The page's `trigger` decides
     /// whether anything else has to happen (rarely).
     ///
@@ -814,7 +842,6 @@ impl<F: Backend> Slab<F> {
         debug_assert_eq!(p.as_ptr() as usize % ALIGN, 0);
         self.large.insert(p.as_ptr() as usize, size);
         self.large_bytes += size;
-        self.live += size;
         Some(p)
     }
 
@@ -828,7 +855,6 @@ impl<F: Backend> Slab<F> {
         let known = self.large.remove(&(ptr.as_ptr() as usize));
         debug_assert_eq!(known, Some(size), "large free with a wrong size or pointer");
         self.large_bytes -= size;
-        self.live -= size;
         // SAFETY: `ptr` is a live block of the fallback of size `size` (caller).
         unsafe { self.fallback.deallocate(ptr, size) };
     }
@@ -872,7 +898,6 @@ impl<F: Backend> Slab<F> {
             };
         }
         self.large_bytes = 0;
-        self.live = 0;
     }
 }
 
@@ -895,66 +920,91 @@ unsafe impl<F: Backend> Backend for Slab<F> {
 
     #[inline]
     fn allocate(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
-        if size <= MAX_SMALL {
-            let class = class_of(size);
-            let n = self.hot_len[class];
-            if n != 0 {
-                self.hot_len[class] = n - 1;
-                self.live += size;
-                // SAFETY: `n - 1 < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1]
-                // <= HOT_SLOTS`; the entry is a cached block of the class (a small block of
-                // ours, used in its page, not handed out), hence non-null.
-                return Some(unsafe {
-                    let at = HOT_BASE[class] as usize + n as usize - 1;
-                    NonNull::new_unchecked(*self.hot.get_unchecked(at))
-                });
-            }
-            let page = self.current[class];
-            if !page.is_null() {
-                // SAFETY: a current page is a page of ours.
-                if let Some(b) = unsafe { Self::take(page) } {
-                    self.live += size;
-                    return Some(b);
-                }
-            }
-            let b = self.alloc_slow(class)?;
-            self.live += size;
-            return Some(b);
+        match self.allocate_fast(size, tag) {
+            Fast::Done(b) => b,
+            Fast::Slow => self.allocate_slow(size, tag),
         }
-        self.alloc_large(size, tag)
+    }
+
+    /// The hot cache, then the current page: no call, no lock. `Slow` for a large block or
+    /// when both are empty.
+    #[inline(always)]
+    fn allocate_fast(&mut self, size: usize, _tag: Tag) -> Fast<Option<NonNull<u8>>> {
+        if size > MAX_SMALL {
+            return Fast::Slow;
+        }
+        let class = class_of(size);
+        let n = self.hot_len[class];
+        if n != 0 {
+            self.hot_len[class] = n - 1;
+            // SAFETY: `n - 1 < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1] <=
+            // HOT_SLOTS`; the entry is a cached block of the class (a small block of ours, used
+            // in its page, not handed out), hence non-null.
+            return Fast::Done(Some(unsafe {
+                let at = HOT_BASE[class] as usize + n as usize - 1;
+                NonNull::new_unchecked(*self.hot.get_unchecked(at))
+            }));
+        }
+        let page = self.current[class];
+        if !page.is_null() {
+            // SAFETY: a current page is a page of ours.
+            if let Some(b) = unsafe { Self::take(page) } {
+                return Fast::Done(Some(b));
+            }
+        }
+        Fast::Slow
     }
 
     #[inline]
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, size: usize) {
-        if size <= MAX_SMALL {
-            self.live -= size;
-            debug_assert!(
-                self.by_addr
-                    .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1))),
-                "free of a foreign block"
-            );
-            let class = class_of(size);
-            let n = self.hot_len[class];
-            if n != HOT_CAP[class] as u32 {
-                // The block stays used in its page; the cache holds it for the next
-                // allocation of its class.
-                // SAFETY: `n < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1]
-                // <= HOT_SLOTS`.
-                unsafe {
-                    *self
-                        .hot
-                        .get_unchecked_mut(HOT_BASE[class] as usize + n as usize) = ptr.as_ptr()
-                };
-                self.hot_len[class] = n + 1;
-                return;
-            }
-            // SAFETY: a block whose size is small is one of our small blocks (caller: `size`
-            // is the block's size, and small sizes only ever name page blocks).
-            unsafe { self.free_small(ptr) }
-        } else {
-            // SAFETY: a block of a large size is a large block of ours (caller).
-            unsafe { self.free_large(ptr, size) }
+        // SAFETY: the caller's contract is `deallocate`'s.
+        if let Fast::Slow = unsafe { self.deallocate_fast(ptr, size) } {
+            // SAFETY: as above; the fast path left the block live and everything unchanged.
+            unsafe { self.deallocate_slow(ptr, size) }
         }
+    }
+
+    /// The hot cache, or the block's page when that changes nothing else: no call. `Slow` for a
+    /// large block, or when the page must change lists or go back to the pool.
+    #[inline(always)]
+    unsafe fn deallocate_fast(&mut self, ptr: NonNull<u8>, size: usize) -> Fast<()> {
+        if size > MAX_SMALL {
+            return Fast::Slow;
+        }
+        debug_assert!(
+            self.by_addr
+                .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1))),
+            "free of a foreign block"
+        );
+        let class = class_of(size);
+        let n = self.hot_len[class];
+        if n != HOT_CAP[class] as u32 {
+            // The block stays used in its page; the cache holds it for the next allocation of
+            // its class.
+            // SAFETY: `n < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1] <=
+            // HOT_SLOTS`.
+            unsafe {
+                *self
+                    .hot
+                    .get_unchecked_mut(HOT_BASE[class] as usize + n as usize) = ptr.as_ptr()
+            };
+            self.hot_len[class] = n + 1;
+            return Fast::Done(());
+        }
+        // SAFETY: a block whose size is small is one of our small blocks (caller), so its page
+        // is a live page header of ours.
+        let h = unsafe { &mut *page_of(ptr) };
+        // One test that is almost never true, so it predicts well. (Testing the page's state
+        // would branch on which page a random free hits: a coin flip on a growing heap, where
+        // many pages are full, and on any heap for "is it current?".)
+        if h.used - 1 == h.trigger {
+            return Fast::Slow;
+        }
+        // SAFETY: the block is ours and free from now on: its first word is the link.
+        unsafe { ptr.cast::<*mut u8>().write(h.free) };
+        h.free = ptr.as_ptr();
+        h.used -= 1;
+        Fast::Done(())
     }
 
     unsafe fn resize(
@@ -972,16 +1022,12 @@ unsafe impl<F: Backend> Backend for Slab<F> {
             if new_size <= cap {
                 if class_of(new_size) == class {
                     // Same class: the block already fits.
-                    self.live = self.live - old_size + new_size;
                     return Some(ptr);
                 }
                 // A shrink to a smaller class: move to free the memory, or stay if no block
                 // can be had (never fail a shrink).
                 // SAFETY: `ptr` is a live block of ours of size `old_size` (caller).
-                return unsafe { self.move_block(ptr, old_size, new_size) }.or_else(|| {
-                    self.live = self.live - old_size + new_size;
-                    Some(ptr)
-                });
+                return unsafe { self.move_block(ptr, old_size, new_size) }.or(Some(ptr));
             }
         } else if new_size > MAX_SMALL {
             // Large to large: the fallback may do it in place.
@@ -995,7 +1041,6 @@ unsafe impl<F: Backend> Backend for Slab<F> {
             self.large.remove(&(ptr.as_ptr() as usize));
             self.large.insert(q.as_ptr() as usize, new_size);
             self.large_bytes = self.large_bytes - old_size + new_size;
-            self.live = self.live - old_size + new_size;
             return Some(q);
         }
         // Small to bigger class or to large, large to small: a new block.
@@ -1041,15 +1086,30 @@ unsafe impl<F: Backend> Backend for Slab<F> {
             allocated -= cached * size;
             blocks -= cached;
         }
+        // `wasted` needs the requested sizes of live blocks, which only the caller counts (the
+        // layer above counts live bytes once, so this backend does not count them again).
         let reserved = self.pages.len() * PAGE_SIZE + self.large_bytes;
         BackendStats {
             allocated: Some(allocated),
             reserved: Some(reserved),
-            wasted: Some(reserved - self.live),
+            wasted: None,
             blocks: Some(blocks),
         }
     }
+
+    /// [`Slab::trim`] (cached blocks back to their pages, empty pages to the pool), then
+    /// [`pool_trim`]: the pool's resident pages go back to the OS.
+    fn trim(&mut self) {
+        Slab::trim(self);
+        pool_trim();
+    }
 }
+
+// SAFETY: `owns` answers from this value's own registries (the page map keyed by page base, and
+// the map of large blocks), never by reading the pointed-to memory: `Owned` exactly for addresses
+// in a page this value holds or at a large block it recorded, `Foreign` otherwise; it never says
+// `Unknown` and never panics.
+unsafe impl<F: Backend> ExactOwnership for Slab<F> {}
 
 impl<F: Backend> Drop for Slab<F> {
     /// All pages go back to the pool and large blocks to the fallback: a closed state leaves
@@ -1065,7 +1125,6 @@ impl<F: Backend> std::fmt::Debug for Slab<F> {
             .field("pages", &self.pages.len())
             .field("large", &self.large.len())
             .field("cached", &self.cached_blocks())
-            .field("live", &self.live)
             .finish_non_exhaustive()
     }
 }

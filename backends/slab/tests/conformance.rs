@@ -3,7 +3,7 @@
 use lmem_backend::conformance::{Model, Op, Rng, random_op};
 use lmem_slab::Slab;
 
-lmem_backend::conformance_tests!(lmem_slab::Slab::new());
+lmem_backend::conformance_tests!(exact: lmem_slab::Slab::new());
 
 /// 200 000 random operations with up to 60 000 live blocks (a few MiB over hundreds of pages),
 /// contents checked on every free and periodically in full; then the heap drains to nothing.

@@ -2,15 +2,15 @@
 //! backend.
 //!
 //! Recording runs the interpreter with `--trace FILE`: the core's `Recorder` sits right under
-//! the heap in the interpreter's allocator chain, so the trace holds every call Lua's allocation
-//! function made, with Lua's sizes and types. Replay performs the trace through a fresh
-//! `Heap` over each backend, at the backend's static type, and times only the loop of calls.
+//! the layer in the interpreter's allocator chain, so the trace holds every call Lua's allocation
+//! function made, with Lua's sizes and types. Replay performs the trace through the allocation
+//! function `lmem-lua` gives Lua for each backend (a fresh [`lmem::Allocator`], on the lean
+//! path), called exactly as Lua calls it, and times only the loop of calls.
 
 use super::args::{Parser, check_names};
 use super::{Interpreter, ToolError, usage};
-use lmem::backends::{Visit, with_backend};
-use lmem::trace::{ReplayResult, Summary, Trace, replay};
-use lmem::{Backend, Heap, Tag};
+use lmem::trace::{ReplayResult, Summary, Trace, replay_function};
+use lmem::{Allocator, Tag};
 use std::path::{Path, PathBuf};
 
 /// Usage of `lmem trace`.
@@ -45,20 +45,16 @@ pub fn load(path: &Path) -> Result<Trace, ToolError> {
         .map_err(|e| usage(format!("bad trace file '{}': {e}", path.display())))
 }
 
-struct ReplayOnce<'a>(&'a Trace);
-
-impl Visit for ReplayOnce<'_> {
-    type Output = ReplayResult;
-    fn visit<B: Backend + 'static>(self, backend: B) -> ReplayResult {
-        let mut heap = Heap::new(backend);
-        replay(self.0, &mut heap)
-    }
-}
-
-/// Replays `trace` once on a fresh heap over a fresh backend `name`, at its static type;
-/// `None` when `name` is not compiled in.
+/// Replays `trace` once through the lean allocation function of a fresh backend `name` (what
+/// `lmem-lua --backend name` gives Lua); `None` when `name` is not compiled in.
 pub fn replay_on(name: &str, trace: &Trace) -> Option<ReplayResult> {
-    with_backend(name, ReplayOnce(trace))
+    let alloc = Allocator::new(name).ok()?;
+    // SAFETY: the pair comes from a fresh allocator that outlives the call and has no block.
+    let mut r = unsafe { replay_function(trace, name, alloc.function(), alloc.ud()) };
+    // SAFETY: the replay is over: no allocation runs. (These stats are taken after the blocks
+    // left live were freed.)
+    r.backend_stats = unsafe { alloc.enter() }.backend_stats();
+    Some(r)
 }
 
 fn record(args: &[String]) -> Result<(), ToolError> {

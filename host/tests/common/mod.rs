@@ -21,7 +21,7 @@ pub fn host_lua_dir() -> PathBuf {
 
 /// Backends compiled into this build.
 pub fn backends() -> Vec<&'static str> {
-    lmem_host::memory::backend_names()
+    lmem::backends::names()
 }
 
 /// A command with no `LMEM_*`/`LUA_*` variables inherited.
