@@ -34,7 +34,7 @@ while [ "$#" -gt 0 ]; do
 done
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 2; }
 if [ -z "$lua" ]; then
-    cargo build --release -q -p lmem-host --bin lmem-lua
+    cargo build --release -q -p lmem-lua --bin lmem-lua
     lua="${CARGO_TARGET_DIR:-$root/target}/release/lmem-lua"
 fi
 if [ "${#backends[@]}" -eq 0 ]; then

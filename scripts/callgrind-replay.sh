@@ -14,7 +14,7 @@ cd "$root"
 trace="${1:-tests/fixtures/objects.lmemtrace}"
 shift || true
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 2; }
-cargo build --release -q -p lmem-host --bin lmem
+cargo build --release -q -p lmem-tool --bin lmem
 lmem="${CARGO_TARGET_DIR:-$root/target}/release/lmem"
 if [ "$#" -gt 0 ]; then
     backends=("$@")

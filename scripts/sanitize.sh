@@ -12,7 +12,7 @@
 #   tsan        (all) ThreadSanitizer on the multi-thread tests of bump and slab
 #               (`--test threads --test pool`), suppressions in scripts/tsan.supp.
 #   valgrind    (all) memcheck on `lmem-lua --backend system` running each lua/tests/*.lua
-#               (limit.lua with --limit 8M); skipped when lmem-host does not build.
+#               (limit.lua with --limit 8M); skipped when lmem-lua does not build.
 #               Suppressions (third-party C only) in scripts/valgrind.supp.
 #
 # Nothing is excluded from the ASan runs: every test of these crates works under ASan. The
@@ -113,8 +113,8 @@ run_valgrind() {
         record valgrind SKIP 0 "valgrind is not installed"
         return
     fi
-    if ! cargo build -p lmem-host >>"$log" 2>&1; then
-        record valgrind SKIP $((SECONDS - start)) "lmem-host does not build yet (cargo build -p lmem-host failed, see $log)"
+    if ! cargo build -p lmem-lua >>"$log" 2>&1; then
+        record valgrind SKIP $((SECONDS - start)) "lmem-lua does not build yet (cargo build -p lmem-lua failed, see $log)"
         return
     fi
     case $lua in /*) ;; *) lua=$root/$lua ;; esac

@@ -275,6 +275,17 @@ impl Allocator {
         }))
     }
 
+    /// An allocator for a running state whose memory is in `backend` already, `live` bytes of
+    /// it (Lua's own count: `lua_gc(L, LUA_GCCOUNT)` KiB plus `LUA_GCCOUNTB` bytes). The
+    /// state's blocks go on being freed and resized by `backend`; a swap then keeps them there
+    /// and takes new blocks elsewhere. This is how a module takes over a stock interpreter's
+    /// state: `backend` is its [`ForeignAlloc`](crate::ForeignAlloc).
+    pub fn take_over(backend: AnyBackend, live: usize) -> Allocator {
+        let mut state = LayerState::fresh();
+        state.live = live;
+        Allocator::with_form(backend.visit(MakeDirect::<Basic> { state }))
+    }
+
     fn with_form(form: Box<dyn Form>) -> Allocator {
         let pair = form.pair();
         Allocator {

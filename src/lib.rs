@@ -3,6 +3,7 @@
 
 // The half under `lua_Alloc`: what `lmem-lua` and every Lua host runs.
 mod allocator;
+mod foreign;
 mod layer;
 mod lua_alloc;
 mod swap;
@@ -21,6 +22,7 @@ pub use allocator::{Allocator, Install, Session, UnknownBackend};
 pub use backends::{AnyBackend, ExactBackend};
 pub use collections::SharedHeap;
 pub use error::MemError;
+pub use foreign::ForeignAlloc;
 pub use heap::{
     Collect, DebtConvention, EmergencyHook, ErrorHandler, GcStepHook, Heap, MIN_VECTOR,
 };

@@ -273,13 +273,13 @@ fn the_return_to_the_lean_path_waits_for_the_last_old_block() {
         let lean = a.function() as usize;
         let mut lua = Lua::of(&a);
         let old = lua.call(null_mut(), 5, 64);
+        let target = if lmem::backends::is_compiled("slab") {
+            "slab"
+        } else {
+            "system"
+        };
         // SAFETY: no allocation is running.
-        let i = unsafe { a.enter() }
-            .swap_to_name("slab")
-            .unwrap_or_else(|_| {
-                // SAFETY: as above.
-                unsafe { a.enter() }.swap_to_name("system").unwrap()
-            });
+        let i = unsafe { a.enter() }.swap_to_name(target).unwrap();
         lua.setallocf(i);
         assert_ne!(
             lua.0 as usize, lean,
@@ -342,4 +342,39 @@ fn any_number_of_swap_targets_by_name_are_accepted() {
         unsafe { s.deallocate(p, n) };
     }
     assert!(s.retired_names().is_empty());
+}
+
+#[test]
+fn taking_over_a_running_pair_frees_its_blocks_through_it() {
+    // Another allocator's pair (a strict checker behind an lmem function) stands for a stock
+    // interpreter's `l_alloc`: it made two blocks before the take-over.
+    let theirs = LuaAllocator::new(Layer::new(Checker::strict(System::new())));
+    let (tf, tud) = theirs.raw();
+    let a1 = call(tf, tud, null_mut(), 5, 100);
+    let a2 = call(tf, tud, null_mut(), 4, 20);
+    // SAFETY: the pair outlives the allocator below and keeps the contract.
+    let foreign = unsafe { lmem::ForeignAlloc::new(tf, tud) };
+    let a = Allocator::take_over(lmem::AnyBackend::new(foreign), 120);
+    let mut lua = Lua::of(&a);
+    // SAFETY: no allocation is running.
+    lua.setallocf(unsafe { a.enter() }.swap_to_name("system").unwrap());
+    let mine = lua.call(null_mut(), 5, 64);
+    let a1 = lua.call(a1, 100, 200);
+    assert!(!a1.is_null(), "their block resized by them");
+    assert!(lua.call(a2, 20, 0).is_null());
+    assert!(lua.call(a1, 200, 0).is_null());
+    // SAFETY: no allocation is running.
+    let theirs_live = unsafe { theirs.enter() }.live();
+    assert_eq!(theirs_live, 0, "every block went back to them");
+    // SAFETY: as above.
+    let mut s = unsafe { a.enter() };
+    assert_eq!(s.live(), 64);
+    let back = s.settle();
+    assert!(
+        back.is_some(),
+        "their blocks are gone: the lean path of the new backend"
+    );
+    drop(s);
+    lua.setallocf(back);
+    assert!(lua.call(mine, 64, 0).is_null());
 }

@@ -1,32 +1,35 @@
--- graph.lua: graph algorithms over a large directed graph (10^5 nodes at
--- scale 1) that stays live for the whole run, next to per-search temporaries.
+-- graph.lua: graph algorithms over a large directed graph (10^5 nodes,
+-- ~3 * 10^5 edges at scale 1) that stays live for the whole run, next to
+-- per-search temporaries.
 -- Long-lived: one record per node (a mixed table: the array part is the
--- adjacency list, the hash part the node's fields) and the planted clusters.
--- Mid-lived: the transposed graph (predecessor lists), the BFS levels.
+-- adjacency list, the hash part the node's cluster) and the planted clusters.
+-- Mid-lived: the transposed graph (predecessor lists, dropped with an explicit
+-- full collection once the dominators are known), the BFS levels.
 -- Short-lived: DFS stacks, BFS queues, binary heaps, distance/parent arrays,
--- dominator-tree child lists, path tables, path strings and name caches.
+-- SCC and dominator-tree arrays, child lists, path tables, path strings and a
+-- string-keyed name cache.
 -- The graph is a DAG of planted strongly connected clusters (node ids
--- shuffled), so the SCC partition is known in advance.
+-- shuffled), so the SCC partition is known in advance. Edge weights are a
+-- fixed hash of the endpoints.
 --   SCC: iterative Tarjan and iterative Kosaraju, each checked against the
 --        planted clusters and against each other; both numberings must be
 --        topological orders of the condensation.
 --   BFS levels from a root: consistent on every edge and reached from the
---        level above; unit-weight Dijkstra must reproduce them.
---   Dijkstra (binary heap, lazy deletion) from several sources: d[v] <= d[u]+w
---        on every edge, tight on every parent edge, reached set = BFS's;
---        shortest paths are rebuilt as strings of node names, parsed back
---        and weighed again.
+--        level above; unit-weight Dijkstra must reproduce them exactly.
+--   Dijkstra (binary heap, lazy deletion) from the root and two nodes it
+--        reaches: d[v] <= d[u] + w on every edge, tight on every parent edge,
+--        every node settled once; shortest paths are rebuilt as strings of
+--        node names, parsed back and weighed again.
 --   Dominator tree (Cooper-Harvey-Kennedy) from the root: for sampled nodes
 --        w, the nodes cut off from the root by deleting w must be exactly
 --        w's dominator subtree.
 -- A checksum over all results is also compared with fixed values for the
--- sizes of scales 1, 0.05 and 0.02.
+-- sizes of scales 1, 0.1, 0.05, 0.02 and below 0.015.
 -- Usage: lua graph.lua [scale]
 
 local scale = (arg and tonumber(arg[1])) or 1
 local floor = math.floor
 local format, concat, sub = string.format, table.concat, string.sub
-local unpack = unpack or table.unpack
 
 local N = floor(100000 * scale)
 if N < 1500 then N = 1500 end
@@ -74,7 +77,7 @@ perm = nil
 local C = #clusters
 
 -- node record: { target1, target2, ...; cl = cluster }, the array part built
--- at its final size with { unpack(scratch, 1, n) }
+-- at its final size by a constructor (at most 4 edges per node)
 local nodes = {}
 local E = 0
 local scratch, ns = {}, 0
@@ -109,7 +112,13 @@ for c = 1, C do
         add_edge(t[rand(#t)])
       end
     end
-    local rec = { unpack(scratch, 1, ns) }
+    local rec
+    if ns <= 2 then
+      if ns == 0 then rec = {} elseif ns == 1 then rec = { scratch[1] }
+      else rec = { scratch[1], scratch[2] } end
+    elseif ns == 3 then rec = { scratch[1], scratch[2], scratch[3] }
+    elseif ns == 4 then rec = { scratch[1], scratch[2], scratch[3], scratch[4] }
+    else error("graph: more than 4 edges on a node") end
     rec.cl = c
     nodes[u] = rec
   end
@@ -129,28 +138,13 @@ end
 -- Kosaraju, the BFS check and the dominators, dropped once idom is known
 local preds
 local function transpose()
-  local indeg, zeros, maxin = filled(N, 0), {}, 0
-  for u = 1, N do
-    local adj = nodes[u]
-    for e = 1, #adj do
-      local v = adj[e]
-      indeg[v] = indeg[v] + 1
-    end
-  end
-  for v = 1, N do if indeg[v] > maxin then maxin = indeg[v] end end
-  for k = 1, maxin do zeros[k] = 0 end
   local p = {}
-  for v = 1, N do
-    p[v] = { unpack(zeros, 1, indeg[v]) }
-    indeg[v] = 0
-  end
+  for v = 1, N do p[v] = {} end
   for u = 1, N do
     local adj = nodes[u]
     for e = 1, #adj do
-      local v = adj[e]
-      local k = indeg[v] + 1
-      indeg[v] = k
-      p[v][k] = u
+      local list = p[adj[e]]
+      list[#list + 1] = u                -- lists grow by appending
     end
   end
   return p
@@ -669,6 +663,7 @@ for si = 1, #sources do
   -- (relaxed edges + tight parent edges already make the reached set exactly
   -- the set reachable from src; each of them is settled once)
   if pops ~= reached then error("graph: dijkstra settled a node twice") end
+  if src == root and reached ~= nreach then error("graph: dijkstra and BFS reach different sets") end
   mix(reached); mix(sum)
   -- some shortest paths as strings, parsed back and weighed again
   local strings, cache = {}, {}

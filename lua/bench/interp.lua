@@ -1,7 +1,7 @@
--- interp.lua: a small toy language, end to end. Each round generates the
--- source of a program (a prelude of known functions, global scalars and
--- arrays, a few hundred random functions whose cost is bounded, and a main),
--- tokenizes it with a coroutine, parses it into AST tables with resolved
+-- interp.lua: a small toy language, end to end. Each round generates, in a
+-- coroutine that yields source pieces, a program (a prelude of known
+-- functions, global scalars and arrays, a few hundred random functions whose
+-- cost is bounded, and a main), tokenizes it with a coroutine, parses it into AST tables with resolved
 -- symbol tables, and runs it three ways:
 --   1. a tree-walking interpreter over the AST,
 --   2. a closure compiler (every AST node becomes a Lua closure), run inside
@@ -32,9 +32,9 @@ local has_modes = (_VERSION == "Lua 5.4" or _VERSION == "Lua 5.5")   -- LuaJIT s
 local M = 1000003        -- all toy arithmetic is mod this prime; products stay below 2^53
 
 -- work: ROUNDS programs of NFUNC generated functions each
-local ROUNDS = floor(12 * scale + 0.5)
+local ROUNDS = floor(11 * scale + 0.5)
 if ROUNDS < 2 then ROUNDS = 2 end
-local NFUNC = floor(260 * scale * 12 / ROUNDS)
+local NFUNC = floor(260 * scale * 11 / ROUNDS)
 if NFUNC < 12 then NFUNC = 12 end
 local KEEP = 3           -- rounds whose programs stay live
 
@@ -448,8 +448,7 @@ local function parse(tk, tv)
       pos = pos + 1
       local e = parse_expr(1)
       expect(")")
-      e.paren = true                 -- not semantic; the printer recomputes parentheses
-      return e
+      return e                       -- the printer recomputes parentheses
     end
     perr("unexpected token")
   end
@@ -1046,6 +1045,12 @@ local function same_log(l1, l2, who)
   end
 end
 
+local function joined(log)
+  local strs = {}
+  for i = 1, #log do strs[i] = format("%.0f", log[i]) end
+  return concat(strs, ",")
+end
+
 local cache = {}              -- the last KEEP rounds' programs stay live
 local total_src, total_emits, total_tokens = 0, 0, 0
 
@@ -1056,7 +1061,7 @@ for round = 1, ROUNDS do
   end
 
   -- generate: the generator coroutine yields source pieces
-  local pieces, want, order = {}, nil, {}
+  local pieces, want = {}, nil
   local gen = program_source(NFUNC, round)
   while true do
     local piece, w = gen()
@@ -1080,8 +1085,8 @@ for round = 1, ROUNDS do
 
   local prog = parse(tk, tv)
   -- the order of top-level items (for the printer): scan at brace depth 0
+  local order = {}
   do
-    order = {}
     local depth, nf, ng, na = 0, 0, 0, 0
     for i = 1, nt do
       local k = tk[i]
@@ -1133,9 +1138,7 @@ for round = 1, ROUNDS do
     end
   end
   -- the emitted values as one long string, hashed into the checksum
-  local strs = {}
-  for i = 1, #log1 do strs[i] = format("%.0f", log1[i]) end
-  local text = concat(strs, ",")
+  local text = joined(log1)
   local h = 0
   for i = 1, #log1 do h = (h * 131 + log1[i]) % CHK_MOD end
   mix(h); mix(#text); mix(#log1); mix(#src); mix(nt)
@@ -1150,19 +1153,14 @@ end
 
 -- the cached programs still run and reproduce their logs: the oldest one
 -- through its closures, the newest through its Lua chunk
-local function joined(log)
-  local strs = {}
-  for i = 1, #log do strs[i] = format("%.0f", log[i]) end
-  return concat(strs, ",")
-end
 if joined((cache[1].run2())) ~= cache[1].log or joined((cache[#cache].run3())) ~= cache[#cache].log then
   error("interp: a cached program changed its output")
 end
 collectgarbage("collect")
 
 -- fixed checksums for scales 1, 0.1, 0.05, 0.02 and 0.01 (key: rounds, functions)
-local KNOWN = { [1200260] = 855031388, [200156] = 304289132, [200078] = 375046448,
-                [200031] = 997358439, [200015] = 797011447 }
+local KNOWN = { [1100260] = 466502062, [200143] = 477691011, [200071] = 856283714,
+                [200028] = 697429927, [200014] = 611407983 }
 local key = ROUNDS * 100000 + NFUNC
 if KNOWN[key] and KNOWN[key] ~= checksum then
   error(format("interp: checksum %.0f, expected %.0f", checksum, KNOWN[key]))

@@ -8,7 +8,7 @@
 //! lmem lua [lmem-lua args]         the lmem-lua interpreter itself
 //! ```
 
-use lmem_host::tool::{self, ToolError};
+use lmem_tool::{self as tool, ToolError};
 use std::os::unix::ffi::OsStringExt;
 
 const USAGE: &str = "\
@@ -26,7 +26,7 @@ fn main() {
         let mut argv = raw;
         argv.remove(1);
         argv[0] = b"lmem-lua".to_vec();
-        std::process::exit(lmem_host::standalone::main_with_args(&argv));
+        std::process::exit(lmem_lua::standalone::main_with_args(&argv));
     }
     let args: Vec<String> = raw
         .iter()

@@ -1,10 +1,10 @@
 //! mlua code running on an lmem backend.
 //!
 //! ```text
-//! cargo run -p lmem-host --example mlua_interop -- slab
+//! cargo run -p lmem-mlua --example mlua_interop -- slab
 //! ```
 
-use lmem_host::interop::MluaState;
+use lmem_mlua::MluaState;
 
 fn main() -> mlua::Result<()> {
     let name = std::env::args()

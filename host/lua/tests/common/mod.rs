@@ -11,10 +11,10 @@ pub fn lmem_lua() -> &'static str {
 
 /// The workspace's `lua/tests` directory.
 pub fn lua_tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua/tests")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lua/tests")
 }
 
-/// This package's own Lua scripts (`host/tests/lua`).
+/// This package's own Lua scripts (`host/lua/tests/lua`).
 pub fn host_lua_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lua")
 }

@@ -6,5 +6,5 @@ use std::os::unix::ffi::OsStringExt;
 
 fn main() {
     let raw: Vec<Vec<u8>> = std::env::args_os().map(|a| a.into_vec()).collect();
-    std::process::exit(lmem_host::standalone::main_with_args(&raw));
+    std::process::exit(lmem_lua::standalone::main_with_args(&raw));
 }

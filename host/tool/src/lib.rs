@@ -1,14 +1,11 @@
-//! The `lmem` tool: `lmem bench` (every workload under every backend and the `LD_PRELOAD`
-//! peers, with a report), `lmem trace record|replay|info`, `lmem backends`, and `lmem lua` (the
-//! `lmem-lua` interpreter itself, which `bench` and `trace record` run in child processes).
-//!
-//! Each subcommand is a module with a `run(args) -> Result<(), ToolError>`; the binary
-//! (`src/bin/lmem.rs`) only dispatches on the first argument.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 pub mod args;
 pub mod bench;
 pub mod peers;
 pub mod report;
+pub mod stress;
 pub mod stress_cmd;
 pub mod svg;
 pub mod trace_cmd;
@@ -50,10 +47,10 @@ pub fn usage(msg: impl Into<String>) -> ToolError {
     ToolError::Usage(msg.into())
 }
 
-/// The workspace root: where this crate was built from (`host/..`) if it is still there, else
-/// the current directory (a copied binary run from a checkout).
+/// The workspace root: where this crate was built from (`host/tool/../..`) if it is still there,
+/// else the current directory (a copied binary run from a checkout).
 pub fn workspace_root() -> PathBuf {
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     if built.join("lua/bench").is_dir() {
         return built.canonicalize().unwrap_or(built);
     }
@@ -87,7 +84,7 @@ impl Interpreter {
     pub fn at(path: &Path) -> Result<Interpreter, ToolError> {
         if !path.is_file() {
             return Err(usage(format!(
-                "interpreter '{}' not found (build it with `cargo build --release -p lmem-host`)",
+                "interpreter '{}' not found (build it with `cargo build --release -p lmem-lua`)",
                 path.display()
             )));
         }

@@ -381,7 +381,7 @@ pub fn run(args: &[String]) -> Result<(), ToolError> {
     let mut rep = Report {
         schema: 1,
         tool: format!("lmem {}", env!("CARGO_PKG_VERSION")),
-        lua_version: crate::memory::LUA_VERSION_NUM,
+        lua_version: lmem_lua::version::LUA_VERSION_NUM,
         created_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),

@@ -8,12 +8,12 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lmem::trace::Trace;
-use lmem_host::tool::trace_cmd::replay_on;
+use lmem_tool::trace_cmd::replay_on;
 use std::path::Path;
 use std::time::Duration;
 
 fn fixtures() -> Vec<(String, Trace)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()

@@ -7,10 +7,10 @@
 //! heap must hold 0 live bytes and the checker must be clean; at the end the shared pools must
 //! be back within their bounds. Any violation makes the command exit non-zero.
 
-use crate::ffi;
 use lmem::backends::{self, AnyBackend};
 use lmem::{Allocator, Checker, Detailed, ExactBackend, FaultInjection, FaultPlan, Layer};
 use lmem::{LuaAlloc, LuaAllocator, Rng, Swap};
+use lmem_lua::ffi;
 use std::ffi::c_void;
 use std::ffi::{CStr, CString, c_int};
 use std::fmt;
@@ -76,7 +76,7 @@ impl Default for StressOptions {
 
 /// The workloads in `lua/bench/` of this repository.
 pub fn bundled_workloads() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua/bench");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lua/bench");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -267,7 +267,7 @@ fn run_state(chunk: &Chunk, backend: &str, o: &StressOptions, rng: &mut Rng) -> 
 /// in protected mode, and closes it.
 fn run_chunk((f, ud): (LuaAlloc, *mut c_void), chunk: &Chunk) -> Outcome {
     // SAFETY: the allocator outlives the state (closed below, before the caller drops it).
-    let l = unsafe { crate::interp::new_state_on(f, ud) };
+    let l = unsafe { lmem_lua::version::new_state(f, ud) };
     if l.is_null() {
         Outcome::OutOfMemory
     } else {
@@ -275,7 +275,7 @@ fn run_chunk((f, ud): (LuaAlloc, *mut c_void), chunk: &Chunk) -> Outcome {
         // call; the state is closed exactly once.
         unsafe {
             let ud = (chunk as *const Chunk).cast_mut().cast();
-            let (status, _) = crate::interp::call_protected(l, pmain, ud);
+            let (status, _) = lmem_lua::interp::call_protected(l, pmain, ud);
             let outcome = match status {
                 ffi::LUA_OK => Outcome::Ok,
                 ffi::LUA_ERRMEM => Outcome::OutOfMemory,

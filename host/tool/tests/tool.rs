@@ -25,7 +25,7 @@ fn text(b: &[u8]) -> String {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn backends() -> Vec<&'static str> {
@@ -345,8 +345,8 @@ fn lmem_lua_stats_json_and_trace_options() {
     let dir = tempfile::tempdir().unwrap();
     let stats = dir.path().join("s.json");
     let trace = dir.path().join("t.lmemtrace");
-    let out = Command::new(env!("CARGO_BIN_EXE_lmem-lua"))
-        .args(["--backend", "bump", "--stats-json"])
+    let out = lmem()
+        .args(["lua", "--backend", "bump", "--stats-json"])
         .arg(&stats)
         .arg("--trace")
         .arg(&trace)
@@ -366,9 +366,9 @@ fn lmem_lua_stats_json_and_trace_options() {
     assert_eq!(s.peak_live_bytes, json["peak"].as_u64().unwrap());
 
     // The environment does the same; an unwritable trace file is an option error (exit 2).
-    let out = Command::new(env!("CARGO_BIN_EXE_lmem-lua"))
+    let out = lmem()
         .env("LMEM_TRACE", dir.path().join("no/such/dir/t.lmemtrace"))
-        .args(["-e", "x = 1"])
+        .args(["lua", "-e", "x = 1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

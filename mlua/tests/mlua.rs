@@ -1,8 +1,7 @@
 //! mlua code on every lmem backend: a state from `lua_newstate` over an lmem `Allocator`, used
 //! through `mlua::Lua::get_or_init_from_ptr`, then closed with nothing left live.
-#![cfg(feature = "interop")]
 
-use lmem_host::interop::MluaState;
+use lmem_mlua::MluaState;
 
 #[test]
 fn mlua_runs_on_every_backend() {

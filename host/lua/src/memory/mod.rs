@@ -18,105 +18,20 @@
 //! - **Stock** (`--stock`): no lmem at all: the state comes from `luaL_newstate`, with Lua's own
 //!   `l_alloc`. The baseline `lmem bench` measures the layer against.
 
+mod chain;
+mod report;
+
+pub use chain::{Checked, Either, Faulty, Traced};
+
 use crate::options::{MemOptions, OptionError};
 use lmem::trace::{Header, Recorder};
 use lmem::{
     Allocator, BackendStats, Checker, Detailed, ExactBackend, FaultInjection, Install, Layer,
-    LuaAlloc, LuaAllocator, Stats, Swap, Tag,
+    LuaAlloc, LuaAllocator, Stats, Swap,
 };
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::fmt::Write as _;
 use std::fs::File;
-
-/// One of two backends, chosen when the chain is built and fixed from then on.
-pub enum Either<L, R> {
-    /// The wrapper.
-    Left(L),
-    /// What it would wrap.
-    Right(R),
-}
-
-/// Forwards each call to the variant at hand.
-macro_rules! on_either {
-    ($self:expr, $b:ident => $e:expr) => {
-        match $self {
-            Either::Left($b) => $e,
-            Either::Right($b) => $e,
-        }
-    };
-}
-
-// SAFETY: the chain is built once and never changes variant, so every block goes back to the
-// layer that made it.
-lmem::forward_backend_enum!(unsafe impl Backend for Either<Recorder<Checked, File>, Checked> => on_either);
-// SAFETY: as above.
-lmem::forward_backend_enum!(unsafe impl Backend for Either<Checker<Faulty>, Faulty> => on_either);
-// SAFETY: as above.
-lmem::forward_backend_enum!(unsafe impl Backend for Either<FaultInjection<Swap>, Swap> => on_either);
-
-/// Fault injection over the swap, or the swap.
-pub type Faulty = Either<FaultInjection<Swap>, Swap>;
-/// The checker over that, or that.
-pub type Checked = Either<Checker<Faulty>, Faulty>;
-/// The recorder over that, or that: the whole wrapped chain.
-pub type Traced = Either<Recorder<Checked, File>, Checked>;
-
-impl Traced {
-    fn recorder(&mut self) -> Option<&mut Recorder<Checked, File>> {
-        match self {
-            Either::Left(r) => Some(r),
-            Either::Right(_) => None,
-        }
-    }
-    fn checked(&self) -> &Checked {
-        match self {
-            Either::Left(r) => r.inner(),
-            Either::Right(c) => c,
-        }
-    }
-    fn checked_mut(&mut self) -> &mut Checked {
-        match self {
-            Either::Left(r) => r.inner_mut(),
-            Either::Right(c) => c,
-        }
-    }
-    fn checker(&self) -> Option<&Checker<Faulty>> {
-        match self.checked() {
-            Either::Left(c) => Some(c),
-            Either::Right(_) => None,
-        }
-    }
-    fn swap(&self) -> &Swap {
-        let faulty = match self.checked() {
-            Either::Left(c) => c.inner(),
-            Either::Right(f) => f,
-        };
-        match faulty {
-            Either::Left(f) => f.inner(),
-            Either::Right(s) => s,
-        }
-    }
-    fn swap_mut(&mut self) -> &mut Swap {
-        let faulty = match self.checked_mut() {
-            Either::Left(c) => c.inner_mut(),
-            Either::Right(f) => f,
-        };
-        match faulty {
-            Either::Left(f) => f.inner_mut(),
-            Either::Right(s) => s,
-        }
-    }
-}
-
-/// `LUA_VERSION_NUM` of the Lua this build links, for trace headers.
-pub const LUA_VERSION_NUM: u32 = if cfg!(feature = "lua51") {
-    501
-} else if cfg!(feature = "lua55") {
-    505
-} else {
-    504
-};
 
 /// The wrapped form's allocator and what it needs at the end.
 struct Wrapped {
@@ -207,7 +122,7 @@ impl Memory {
                         *first = base.map_or(String::new(), |b| b.to_string_lossy().into_owned());
                     }
                     let label = format!("{} (backend {name})", args.join(" "));
-                    let header = Header::new(LUA_VERSION_NUM, &label);
+                    let header = Header::new(crate::version::LUA_VERSION_NUM, &label);
                     Either::Left(Recorder::new(checked, file, &header))
                 }
                 None => Either::Right(checked),
@@ -455,102 +370,6 @@ impl Guard<'_> {
         };
         let c = g.backend().checker()?;
         (!c.is_clean()).then(|| c.report())
-    }
-
-    /// Writes what `--trace` and `--stats-json` asked for: the trace's end marker (recording
-    /// stops; later calls pass straight through) and the accounting as JSON. Call once the state
-    /// is closed. The error names the file that could not be written.
-    pub fn finish_outputs(&mut self) -> Result<(), String> {
-        let mut result = Ok(());
-        if let Inner::Wrapped(g, w) = &mut self.inner
-            && let Some(r) = g.backend_mut().recorder()
-            && let Err(e) = r.finish_in_place()
-        {
-            let path = w.trace_path.as_deref().unwrap_or("?");
-            result = Err(format!("cannot write trace file '{path}': {e}"));
-        }
-        if let Some(path) = &self.memory.stats_json {
-            let json = self.stats_json();
-            if let Err(e) = std::fs::write(path, json + "\n") {
-                result = result.and(Err(format!("cannot write stats file '{path}': {e}")));
-            }
-        }
-        result
-    }
-
-    /// The accounting as one JSON object (what `--stats-json` writes).
-    pub fn stats_json(&mut self) -> String {
-        let (s, now, swaps, b) = (
-            self.stats(),
-            self.backend_name(),
-            self.swaps(),
-            self.backend_stats(),
-        );
-        let mut by_tag = String::new();
-        for (i, t) in Tag::ALL.iter().enumerate() {
-            let ts = s.by_tag[t.index()];
-            let sep = if i == 0 { "" } else { "," };
-            let _ = write!(
-                by_tag,
-                "{sep}\"{}\":{{\"count\":{},\"bytes\":{}}}",
-                t.name(),
-                ts.count,
-                ts.bytes
-            );
-        }
-        let opt = |v: Option<usize>| v.map_or("null".to_owned(), |n| n.to_string());
-        format!(
-            "{{\"backend\":\"{}\",\"backend_now\":\"{now}\",\"swaps\":{swaps},\"live\":{},\
-             \"detailed\":{},\"uncounted\":{},\"peak\":{},\"allocations\":{},\"frees\":{},\
-             \"resizes\":{},\"failures\":{},\"emergencies\":{},\"bytes_allocated\":{},\
-             \"reserved\":{},\"by_tag\":{{{by_tag}}}}}",
-            self.memory.first_backend,
-            s.live,
-            s.detailed,
-            s.uncounted,
-            s.peak,
-            s.allocations(),
-            s.frees,
-            s.resizes,
-            s.failures,
-            s.emergencies,
-            s.bytes_allocated(),
-            opt(b.reserved),
-        )
-    }
-
-    /// The accounting report printed by `--stats`.
-    pub fn report(&mut self, closed: bool) -> String {
-        let (stats, now, swaps) = (self.stats(), self.backend_name(), self.swaps());
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "lmem: backend {now} (started on {}, {swaps} swaps)",
-            self.memory.first_backend
-        );
-        for line in self.memory.log.borrow().iter() {
-            let _ = writeln!(out, "lmem: {line}");
-        }
-        if let Some(l) = self.limit() {
-            let _ = writeln!(out, "lmem: limit {l} bytes");
-        }
-        for line in stats.to_string().lines() {
-            let _ = writeln!(out, "lmem: {line}");
-        }
-        if closed {
-            let _ = writeln!(out, "lmem: live after lua_close: {} bytes", stats.live);
-        }
-        if let Inner::Wrapped(g, _) = &self.inner
-            && let Some(c) = g.backend().checker()
-        {
-            let _ = writeln!(
-                out,
-                "lmem: checker: {} complaints, {} bytes live",
-                c.complaints().len(),
-                c.live_bytes()
-            );
-        }
-        out
     }
 }
 
