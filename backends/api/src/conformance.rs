@@ -325,6 +325,45 @@ pub fn ownership_is_never_wrong<B: Backend + ?Sized>(b: &mut B) {
     }
 }
 
+/// `trim` leaves every live block live and unchanged: blocks of many sizes, half of them freed,
+/// then a trim, then every survivor checked, resized and freed, and the backend still serves.
+pub fn trim_keeps_live_blocks<B: Backend + ?Sized>(b: &mut B) {
+    let mut live = Vec::new();
+    for (i, size) in probe_sizes().into_iter().enumerate() {
+        let p = alloc_ok(b, size, Tag::Other);
+        // SAFETY: a fresh block of `size` bytes.
+        unsafe { fill(p, size, i as u64) };
+        live.push((p, size, i as u64));
+    }
+    let mut kept = Vec::new();
+    for (j, (p, size, seed)) in live.into_iter().enumerate() {
+        if j % 2 == 0 {
+            // SAFETY: live block of `size` bytes, not used again.
+            unsafe { b.deallocate(p, size) };
+        } else {
+            kept.push((p, size, seed));
+        }
+    }
+    b.trim();
+    b.trim();
+    for (p, size, seed) in kept {
+        // SAFETY: a live block of `size` bytes filled with `seed`'s pattern.
+        unsafe { verify(p, size, seed, "trim: a live block changed") };
+        // SAFETY: live block of `size` bytes; on success the old pointer is not used again.
+        let (q, n) = match unsafe { b.resize(p, size, size + 1) } {
+            Some(q) => (q, size + 1),
+            None => (p, size),
+        };
+        // SAFETY: the resize kept the first `size` bytes.
+        unsafe { verify(q, size, seed, "trim: resize after trim lost the prefix") };
+        // SAFETY: live block of `n` bytes.
+        unsafe { b.deallocate(q, n) };
+    }
+    let p = alloc_ok(b, 64, Tag::Table);
+    // SAFETY: live block of 64 bytes.
+    unsafe { b.deallocate(p, 64) };
+}
+
 /// The [`ExactOwnership`](crate::ExactOwnership) clause: every live block, of every size the
 /// kit probes, is `Owned`; memory that is not a block of this backend (the stack, a Rust heap
 /// allocation, a block of plain `malloc`) is `Foreign`; never `Unknown`. Checked again after
@@ -653,6 +692,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@one failure_leaves_block_intact, $make);
         $crate::conformance_tests!(@one frees_never_fail, $make);
         $crate::conformance_tests!(@one ownership_is_never_wrong, $make);
+        $crate::conformance_tests!(@one trim_keeps_live_blocks, $make);
 
         #[test]
         fn random_run_100k_ops() {

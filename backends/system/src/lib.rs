@@ -115,6 +115,18 @@ unsafe impl Backend for System {
         let usable = unsafe { libc::malloc_usable_size(ptr.as_ptr().cast()) };
         usable.max(size)
     }
+
+    /// `malloc_trim(0)` on glibc: free memory at the top of the heap and whole free pages inside
+    /// it go back to the OS. The heap is the process's, so this trims what every user of malloc
+    /// left unused. Elsewhere (another libc, or a malloc preloaded in its place that has no
+    /// such call) it does nothing.
+    fn trim(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim has no preconditions; it only releases free memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 #[cfg(test)]
