@@ -192,6 +192,7 @@ backend_table! {
 // The table's `exact: true` rows must be types that declare the capability: this fails to
 // compile if one does not.
 const _: () = {
+    #[allow(dead_code)]
     fn declared<B: ExactOwnership>() {}
     #[allow(dead_code)]
     fn check() {

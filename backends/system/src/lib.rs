@@ -1,15 +1,4 @@
-//! The `system` backend: libc `malloc`/`realloc`/`free`, what stock Lua's `l_alloc` does.
-//!
-//! It is the baseline every other backend is measured against, and because it calls the C
-//! library's symbols, an allocator preloaded with `LD_PRELOAD` (mimalloc, jemalloc, tcmalloc)
-//! replaces it — "stock Lua with a better malloc".
-//!
-//! Two things differ from `l_alloc`, both for the contract's sake:
-//! - requests below 16 bytes are rounded up to 16, because some mallocs (jemalloc, tcmalloc) give
-//!   8-byte alignment to 8-byte blocks and the contract promises 16; a result that is still not
-//!   16-aligned (an exotic preloaded malloc) is moved to a `posix_memalign` block;
-//! - a shrink whose `realloc` fails keeps the old block, which is large enough (Lua 5.1 assumes a
-//!   shrink never fails).
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use lmem_backend::{ALIGN, Backend, MAX_SIZE, Tag};
