@@ -20,6 +20,29 @@ unsafe extern "C" {
     fn mi_heap_check_owned(heap: *mut mi::mi_heap_t, p: *const c_void) -> bool;
 }
 
+/// `mi_option_arena_eager_commit`: the same number in mimalloc 2.x and 3.x (`mimalloc.h`).
+const OPTION_ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
+
+/// Sets this crate's defaults for mimalloc's process-wide options, once, before the first heap
+/// (so before mimalloc reserves its first arena, if this crate is its first user). A
+/// `MIMALLOC_*` environment variable still wins: `mi_option_set_default` leaves an option alone
+/// when the environment set it.
+///
+/// - `arena_eager_commit = 0`: commit arena memory when a segment or page needs it instead of
+///   mapping the whole 1 GiB arena read-write up front. With the kernel's transparent huge pages
+///   on `always` (Debian's default), a read-write arena is eligible for 2 MiB pages, and the
+///   first touch of every 2 MiB of it faults in a whole huge page: a Lua state's few pages per
+///   size class then hold 2 MiB each. Committing on demand splits the mapping, as Debian's
+///   mimalloc 2.0.9 does, and the huge pages go (see the README for the figures).
+fn configure_mimalloc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: mi_option_set_default has no preconditions; the option number is valid in
+        // both mimalloc versions this crate builds.
+        unsafe { mi::mi_option_set_default(OPTION_ARENA_EAGER_COMMIT, 0) };
+    });
+}
+
 /// The mimalloc version this crate is built with, as mimalloc counts it (`30302` is 3.3.2).
 pub fn mimalloc_version() -> u32 {
     // SAFETY: mi_version has no preconditions.
@@ -67,6 +90,7 @@ impl Mimalloc {
     /// A backend on a fresh mimalloc heap, or [`HeapUnavailable`] if mimalloc has no memory for
     /// the heap's own bookkeeping.
     pub fn try_new() -> Result<Self, HeapUnavailable> {
+        configure_mimalloc();
         // SAFETY: mi_heap_new has no preconditions; it returns NULL or a new heap bound to the
         // calling thread.
         let heap = NonNull::new(unsafe { mi::mi_heap_new() }).ok_or(HeapUnavailable)?;
@@ -89,6 +113,34 @@ impl Mimalloc {
     /// example `mi_heap_collect`). It stays owned by this value.
     pub fn as_raw(&self) -> *mut mi::mi_heap_t {
         self.heap.as_ptr()
+    }
+
+    /// Gives memory back: `mi_heap_collect(heap, true)` frees the heap's empty pages and
+    /// purges free memory to the OS at once (without waiting for mimalloc's purge delay). Live
+    /// blocks stay where they are. Worth calling after a full GC cycle that freed much, or when
+    /// a state goes idle.
+    ///
+    /// In mimalloc 2.x (2.3.2) collecting a heap of its own leaves the thread's emptied
+    /// segments committed (32 MiB of freed 64-byte blocks stayed resident in a test); what gives
+    /// them back is a forced collect of the thread's default heap, so 2.x builds follow with
+    /// `mi_collect(true)`, which also collects that heap.
+    pub fn trim(&mut self) {
+        // SAFETY: `heap` is our live heap, used on its thread.
+        unsafe { collect(self.heap.as_ptr()) }
+    }
+}
+
+/// `mi_heap_collect(heap, true)`, and in 2.x `mi_collect(true)` (see [`Mimalloc::trim`]).
+///
+/// # Safety
+///
+/// `heap` is a live heap of the calling thread.
+unsafe fn collect(heap: *mut mi::mi_heap_t) {
+    // SAFETY: the caller passes a live heap of this thread.
+    unsafe { mi::mi_heap_collect(heap, true) };
+    if cfg!(mimalloc_v2) {
+        // SAFETY: mi_collect has no preconditions (it collects this thread's default heap).
+        unsafe { mi::mi_collect(true) };
     }
 }
 
