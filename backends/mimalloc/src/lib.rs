@@ -7,6 +7,9 @@ use std::ffi::c_void;
 use std::fmt;
 use std::ptr::NonNull;
 
+mod shared;
+pub use shared::SharedMimalloc;
+
 // Heap functions that `libmimalloc-sys` binds only for the other mimalloc version (or not at
 // all): exact ownership. Declared here with the signatures of the mimalloc headers it builds.
 #[cfg(not(mimalloc_v2))]
@@ -109,6 +112,12 @@ impl Mimalloc {
         }
     }
 
+    /// A backend on this thread's **shared** heap instead of a heap of its own: the memory of
+    /// one of many small states. See [`SharedMimalloc`].
+    pub fn shared() -> SharedMimalloc {
+        SharedMimalloc::new()
+    }
+
     /// The raw `mi_heap_t`, for hosts that want to call mimalloc's heap API directly (for
     /// example `mi_heap_collect`). It stays owned by this value.
     pub fn as_raw(&self) -> *mut mi::mi_heap_t {
@@ -128,6 +137,21 @@ impl Mimalloc {
         // SAFETY: `heap` is our live heap, used on its thread.
         unsafe { collect(self.heap.as_ptr()) }
     }
+}
+
+/// Whether `p` lies in a page of `heap`, which must be live and (in 2.x) this thread's: exact
+/// and safe for any pointer. 3.x asks its page map (constant time); 2.x walks the heap's pages
+/// (linear) and says no for a pointer that is not 8-aligned.
+fn heap_has(heap: *mut mi::mi_heap_t, p: *const c_void) -> bool {
+    #[cfg(not(mimalloc_v2))]
+    // SAFETY: `heap` is live (caller); mi_heap_contains accepts any pointer (it consults
+    // mimalloc's page map, which answers "none" for memory mimalloc does not manage).
+    let found = unsafe { mi_heap_contains(heap, p) };
+    #[cfg(mimalloc_v2)]
+    // SAFETY: `heap` is live and this thread's (caller); mi_heap_check_owned accepts any
+    // pointer (it compares it against the bounds of the heap's pages).
+    let found = unsafe { mi_heap_check_owned(heap, p) };
+    found
 }
 
 /// `mi_heap_collect(heap, true)`, and in 2.x `mi_collect(true)` (see [`Mimalloc::trim`]).
@@ -252,15 +276,7 @@ unsafe impl Backend for Mimalloc {
     /// Exact: asks mimalloc whether the pointer lies in one of this heap's pages. In 3.x that is
     /// a page-map lookup (constant time); in 2.x (`v2`) it walks the heap's pages (linear).
     fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        #[cfg(not(mimalloc_v2))]
-        // SAFETY: `heap` is our live heap; mi_heap_contains accepts any pointer (it consults
-        // mimalloc's page map, which answers "none" for memory mimalloc does not manage).
-        let mine = unsafe { mi_heap_contains(self.heap.as_ptr(), ptr.as_ptr().cast()) };
-        #[cfg(mimalloc_v2)]
-        // SAFETY: `heap` is our live heap, used on its thread; mi_heap_check_owned accepts any
-        // pointer (it compares it against the bounds of the heap's pages).
-        let mine = unsafe { mi_heap_check_owned(self.heap.as_ptr(), ptr.as_ptr().cast()) };
-        if mine {
+        if heap_has(self.heap.as_ptr(), ptr.as_ptr().cast()) {
             Ownership::Owned
         } else {
             Ownership::Foreign
