@@ -140,17 +140,21 @@ impl Mimalloc {
 }
 
 /// Whether `p` lies in a page of `heap`, which must be live and (in 2.x) this thread's: exact
-/// and safe for any pointer. 3.x asks its page map (constant time); 2.x walks the heap's pages
-/// (linear) and says no for a pointer that is not 8-aligned.
+/// and safe for any pointer. 3.x asks its page map (constant time); 2.x first asks whether the
+/// pointer is in mimalloc's memory at all (constant time for a few arenas), then walks the heap's
+/// pages (linear: about 5 µs for an 8 MiB heap, 10 µs for 64 MiB) and says no for a pointer that
+/// is not 8-aligned.
 fn heap_has(heap: *mut mi::mi_heap_t, p: *const c_void) -> bool {
     #[cfg(not(mimalloc_v2))]
     // SAFETY: `heap` is live (caller); mi_heap_contains accepts any pointer (it consults
     // mimalloc's page map, which answers "none" for memory mimalloc does not manage).
     let found = unsafe { mi_heap_contains(heap, p) };
     #[cfg(mimalloc_v2)]
-    // SAFETY: `heap` is live and this thread's (caller); mi_heap_check_owned accepts any
-    // pointer (it compares it against the bounds of the heap's pages).
-    let found = unsafe { mi_heap_check_owned(heap, p) };
+    // SAFETY: mi_is_in_heap_region accepts any pointer (it compares it with the arenas' ranges
+    // and looks it up in the segment map); then `heap` is live and this thread's (caller), and
+    // mi_heap_check_owned accepts any pointer (it compares it against the bounds of the heap's
+    // pages). The first test answers memory that is not mimalloc's at once.
+    let found = unsafe { mi::mi_is_in_heap_region(p) && mi_heap_check_owned(heap, p) };
     found
 }
 
