@@ -31,12 +31,12 @@ const OPTION_ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
 /// `MIMALLOC_*` environment variable still wins: `mi_option_set_default` leaves an option alone
 /// when the environment set it.
 ///
-/// - `arena_eager_commit = 0`: commit arena memory when a segment or page needs it instead of
-///   mapping the whole 1 GiB arena read-write up front. With the kernel's transparent huge pages
-///   on `always` (Debian's default), a read-write arena is eligible for 2 MiB pages, and the
-///   first touch of every 2 MiB of it faults in a whole huge page: a Lua state's few pages per
-///   size class then hold 2 MiB each. Committing on demand splits the mapping, as Debian's
-///   mimalloc 2.0.9 does, and the huge pages go (see the README for the figures).
+/// - `arena_eager_commit = 0`: commit arena memory when a segment or page needs it. By default
+///   on Linux mimalloc maps its whole 1 GiB arena read-write up front and, unless the kernel's
+///   transparent huge pages are `never`, `madvise(MADV_HUGEPAGE)`s it; then the first touch of
+///   every 2 MiB of it faults in a whole huge page, and a Lua state's few pages per size class
+///   hold 2 MiB each. Reserved `PROT_NONE` and committed on demand, the arena is not advised,
+///   and the huge pages go (see the README for the figures).
 fn configure_mimalloc() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
