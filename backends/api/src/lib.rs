@@ -302,8 +302,9 @@ pub unsafe trait Backend {
 /// On top of [`Backend`]'s clauses, for as long as the value lives: `owns(p)` answers
 /// [`Ownership::Owned`] for every live block `p` of this backend and [`Ownership::Foreign`] for
 /// every address outside the memory this backend holds (another backend's live blocks, the
-/// stack, any other allocation); it never answers [`Ownership::Unknown`], never touches the
-/// memory at `p`, and never panics. Hot swap relies on it for memory safety: a wrong answer
+/// stack, any other allocation); it never answers [`Ownership::Unknown`], reads no memory
+/// outside what this backend holds (so any address may be asked about), writes none, and never
+/// panics. Hot swap relies on it for memory safety: a wrong answer
 /// would hand a block to a backend that did not make it.
 pub unsafe trait ExactOwnership: Backend {}
 
