@@ -1,8 +1,8 @@
-//! The C tests: the programs in `tests/c/` are compiled with `cc -Wall -Wextra -Werror` against
-//! Debian's Lua 5.4 (`liblua5.4-dev`) and the library cargo just built (static, and shared for
-//! one of them), using the pkg-config files `lmem.pc` and `lmem-static.pc` with `libdir` pointed
-//! at this build, then run on every backend compiled in. One more run is under valgrind's
-//! memcheck on `system`.
+//! The C tests: the programs in `tests/c/` are compiled with `cc -Wall -Wextra -Werror` (one with
+//! `c++`, for the header's C++ side) against Debian's Lua 5.4 (`liblua5.4-dev`) and the library
+//! cargo just built (static, and shared for one of them), using the pkg-config files `lmem.pc`
+//! and `lmem-static.pc` with `libdir` pointed at this build, then run on every backend compiled
+//! in. Four of them run again under valgrind's memcheck on `system`.
 //!
 //! Without the C toolchain, pkg-config, Lua 5.4's development files or valgrind these tests fail
 //! (they never skip), naming the Debian package to install.
@@ -13,6 +13,16 @@ use std::sync::{Mutex, OnceLock};
 
 const CFLAGS: &[&str] = &[
     "-std=c99",
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-g",
+    "-O1",
+];
+
+const CXXFLAGS: &[&str] = &[
+    "-std=c++11",
     "-pedantic",
     "-Wall",
     "-Wextra",
@@ -94,7 +104,7 @@ enum Link {
     Shared,
 }
 
-/// Compiles `tests/c/NAME.c` against the library, linked as `link`, once per test run (tests
+/// Compiles `tests/c/NAME.c` (or `NAME.cpp`) against the library, linked as `link`, once per test run (tests
 /// that share a program wait for the one build).
 fn build(name: &str, link: Link) -> PathBuf {
     static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
@@ -116,9 +126,23 @@ fn compile(name: &str, link: Link, key: &str) -> PathBuf {
         Link::Static => pkg_config(&["--cflags", "--libs", "lmem-static"], "lmem-static.pc"),
         Link::Shared => pkg_config(&["--cflags", "--libs", "lmem"], "lmem.pc"),
     };
-    let src = capi_dir().join("tests/c").join(format!("{name}.c"));
-    let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-    cmd.args(CFLAGS)
+    let c = capi_dir().join("tests/c").join(format!("{name}.c"));
+    let (src, compiler, flags) = if c.is_file() {
+        (
+            c,
+            std::env::var("CC").unwrap_or_else(|_| "cc".into()),
+            CFLAGS,
+        )
+    } else {
+        let cxx = capi_dir().join("tests/c").join(format!("{name}.cpp"));
+        (
+            cxx,
+            std::env::var("CXX").unwrap_or_else(|_| "c++".into()),
+            CXXFLAGS,
+        )
+    };
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags)
         .arg(&src)
         .arg("-o")
         .arg(&exe)
@@ -128,7 +152,7 @@ fn compile(name: &str, link: Link, key: &str) -> PathBuf {
     if let Link::Shared = link {
         cmd.arg(format!("-Wl,-rpath,{}", lib_dir().display()));
     }
-    let out = output(&mut cmd, "no C compiler: apt-get install gcc");
+    let out = output(&mut cmd, "no C or C++ compiler: apt-get install gcc g++");
     assert!(
         out.status.success(),
         "compiling {} failed:\n{}{}",
@@ -181,6 +205,15 @@ fn a_script_through_the_shared_library() {
     let out = run(Command::new(exe));
     assert!(
         out.contains(&format!("script: {} passed, 0 failed", backends().len())),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_cxx_host() {
+    let out = run_program("cxx");
+    assert!(
+        out.contains(&format!("cxx: {} passed", backends().len())),
         "{out}"
     );
 }
