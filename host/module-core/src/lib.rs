@@ -1,44 +1,4 @@
-//! The `lmem` Lua module (`require "lmem"`) over any memory that can be reached between
-//! allocation calls: one implementation for the module `lmem-lua` preloads and for
-//! `lmem-module`, the shared object a stock interpreter loads.
-//!
-//! - `lmem.backend()` → name of the backend new blocks come from;
-//! - `lmem.stats()` → a table: `live`, `peak`, `allocations`, `frees`, `resizes`, `failures`,
-//!   `emergencies`, `bytes_allocated`, `limit` (or nil), `backend`, `swaps`, `routing` (whether
-//!   frees are routed through a swap chain), `reserved` (bytes the backend holds, if it says),
-//!   `counting` and `uncounted` (see below), `by_tag`
-//!   (`by_tag.string = {bytes=, count=}`, … : new blocks per Lua type) and `histogram` (counts of
-//!   new blocks per power-of-two size bucket, `histogram[1]` = 1–16 B, …);
-//! - `lmem.swap(name)` → `true`, or `nil, message` when the swap is refused (an unknown name is an
-//!   error);
-//! - `lmem.limit([bytes])` → sets the byte limit (`nil`/`false` lifts it; a string takes K/M/G
-//!   suffixes), returns the previous limit (or nil); with no argument only returns it;
-//! - `lmem.trim()` → gives the backend's unused memory back to its pool and the OS; returns the
-//!   bytes the backend reserves afterwards (or nil if it does not say).
-//!
-//! Opening the module ([`open`]) asks for the detailed figures: the state moves from the lean
-//! allocation function to the counting one, and `stats()` counts from then on (`uncounted` is
-//! what was live before; `counting` says `"since require"`, or `"from start"` when the host
-//! counted from the state's first block).
-//!
-//! A host gives the module its memory as a [`Memory`]: how to reach it between allocation calls
-//! ([`Memory::enter`]), and what each function asks of it ([`Guard`]). The methods that change
-//! the allocation function Lua holds take the state, and hand Lua the new pair themselves.
-//!
-//! A swap leaves the state on a routing function while blocks of the old backend remain. A
-//! *sentinel* ([`watch`]) watches for the moment they are gone: a userdata with a `__gc`
-//! metamethod that, at the end of each collection cycle, asks the memory to settle (hand Lua the
-//! lean function of the backend in use) and, while it cannot yet, leaves a new sentinel for the
-//! next cycle. A finalizer runs outside the allocation function (never during an emergency
-//! collection), so it may call `lua_setallocf`.
-//!
-//! Why the functions are shaped this way: they are C functions that Lua may leave by `longjmp`
-//! (on a memory error while pushing results, or through `lua_error`). So every piece of Rust
-//! work that owns heap memory runs in an inner function that returns plain `Copy` data, under
-//! `catch_unwind`, and only then do the outer frames touch the Lua stack.
-//!
-//! The Lua C API comes from [`ffi`], declared here per Lua version (feature `lua54` by default,
-//! `lua51`, `lua55`) and linked by nobody: the host that links or loads this code provides it.
+#![doc = include_str!("../README.md")]
 
 pub mod ffi;
 
