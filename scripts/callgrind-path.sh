@@ -5,8 +5,10 @@
 #   scripts/callgrind-path.sh [--workload NAME] [--scale S] [--lua BIN] [BACKEND...]
 #
 # For each backend (default: every compiled one) it runs `lmem-lua --backend B` on a bundled
-# workload (default binary_trees at scale 0.05) twice under valgrind's callgrind: on the default
-# path, and with `--stats` (detailed accounting). Collection is toggled on the allocation
+# workload (default binary_trees at scale 0.05) three times under valgrind's callgrind: on the
+# default path, with `--stats` (detailed accounting), and routed (`--swap B@1000`: after 1000
+# allocations the state swaps to a fresh B and every later free is routed through the swap
+# chain, whose first backend keeps the state's first blocks to the end). Collection is toggled on the allocation
 # function Lua calls (`lmem::lua_alloc::lua_alloc`, one monomorphic function per backend and
 # accounting), so the figures are that function and everything it calls, per call.
 #
@@ -38,7 +40,7 @@ if [ -z "$lua" ]; then
     lua="${CARGO_TARGET_DIR:-$root/target}/release/lmem-lua"
 fi
 if [ "${#backends[@]}" -eq 0 ]; then
-    for b in system jemalloc mimalloc bump slab; do
+    for b in system jemalloc mimalloc mimalloc-shared bump slab; do
         "$lua" --backend "$b" -e '' 2>/dev/null && backends+=("$b")
     done
 fi
@@ -50,9 +52,10 @@ trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT; [ -n "${KEEP:-}" ] && echo "out
 echo "lmem-lua on $script $scale: instructions per call of the allocation function"
 printf '%-10s %-8s %10s %10s %10s %10s\n' backend path calls "Ir/call" layer backend
 for b in "${backends[@]}"; do
-    for mode in default stats; do
+    for mode in default stats routed; do
         extra=()
         [ "$mode" = stats ] && extra=(--stats)
+        [ "$mode" = routed ] && extra=(--swap "$b@1000")
         f="$out/$b-$mode.out"
         valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$f" \
             --toggle-collect='lmem::lua_alloc::lua_alloc*' \
@@ -61,3 +64,11 @@ for b in "${backends[@]}"; do
         printf '%-10s %-8s %10s %10s %10s %10s\n' "$b" "$mode" "$calls" "$per" "$layer" "$backend"
     done
 done
+
+# The baseline: stock Lua's own `l_alloc` (`lmem-lua --stock`, a state from `luaL_newstate`),
+# split the same way: `l_alloc` itself is the "layer", glibc's realloc/free the "backend".
+f="$out/stock.out"
+valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$f" --toggle-collect='l_alloc' \
+    "$lua" --stock "$script" "$scale" >/dev/null 2>"$out/stock.log"
+read -r calls per layer backend < <(python3 "$root/scripts/callgrind_split.py" "$f" 'l_alloc' "$lua")
+printf '%-10s %-8s %10s %10s %10s %10s\n' stock l_alloc "$calls" "$per" "$layer" "$backend"

@@ -21,6 +21,7 @@ BACKEND_FILE = re.compile(r'(^|/)backends/(?!api/)|jemalloc|mimalloc')
 BACKEND_FN = re.compile(
     r'^<?(lmem_(slab|bump|system|jemalloc|mimalloc)|tikv_jemalloc|libmimalloc_sys|bumpalo)::'
     r'|^(mi_|_mi_|_rjem_|je_)')
+# A cfn whose name is exactly the function (C functions) or starts with it (Rust generics).
 
 
 def parse(profile):
