@@ -131,3 +131,25 @@ fn lua_tests_with_a_swap_in_the_middle() {
         );
     }
 }
+
+#[test]
+fn lmem_swap_on_the_plain_path_installs_a_routing_function() {
+    // No --check: the plain form, where a swap hands Lua a new function with lua_setallocf.
+    let script = host_lua_dir().join("routing.lua");
+    let mut args = vec!["--stats", script.to_str().unwrap()];
+    let mut names = others();
+    names.push("system");
+    args.extend(names.iter().copied());
+    let out = run(&args);
+    check(out.status.success(), "routing.lua", &out);
+    check(
+        text(&out.stdout).trim() == format!("ok routing {}", names.len()),
+        "swap count",
+        &out,
+    );
+    check(
+        live_after_close(&text(&out.stderr)) == Some(0),
+        "live after close",
+        &out,
+    );
+}
