@@ -8,7 +8,7 @@
 //! (`ru_maxrss`, KiB), not from a delta of `getrusage(RUSAGE_CHILDREN)`, which keeps the maximum
 //! over all children ever reaped rather than this one's.
 
-use super::args::{Parser, check_names};
+use super::cli::{BenchArgs, check_names, compiled_backends};
 use super::peers;
 use super::report::{self, Cell, ConfigInfo, Failure, MissingPeer, Report};
 use super::{Interpreter, ToolError, usage, workspace_root};
@@ -17,19 +17,6 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
-
-/// Usage of `lmem bench`.
-pub const USAGE: &str = "\
-usage: lmem bench [options]
-  --backends a,b     backends to run (default: every compiled one)
-  --workloads x,y    workloads of lua/bench to run (default: all)
-  --runs N           runs of each workload x configuration (default 5), interleaved
-  --scale F          scale factor passed to each workload (default 1)
-  --no-peers         leave out the LD_PRELOAD peers (mimalloc, jemalloc, tcmalloc)
-  --json             print the report as JSON on stdout (the tables go to stderr)
-  --out DIR          where report.json and report.html go (default target/lmem-report)
-  --bench-dir DIR    where the workloads are (default lua/bench of the workspace)
-  --lua PATH         run this lmem-lua binary instead of `lmem lua` (this executable)";
 
 /// Default number of runs per workload × configuration.
 pub const DEFAULT_RUNS: usize = 5;
@@ -59,63 +46,20 @@ pub struct BenchOptions {
     lua: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> Result<BenchOptions, ToolError> {
-    let compiled: Vec<String> = lmem::backends::names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+/// Resolves the command line's defaults.
+fn options(a: BenchArgs) -> BenchOptions {
     let root = workspace_root();
-    let mut o = BenchOptions {
-        backends: compiled.clone(),
-        workloads: None,
-        runs: DEFAULT_RUNS,
-        scale: 1.0,
-        peers: true,
-        json: false,
-        out: root.join("target/lmem-report"),
-        bench_dir: root.join("lua/bench"),
-        lua: None,
-    };
-    let mut p = Parser::new(args);
-    while let Some(a) = p.next_arg()? {
-        match a.as_str() {
-            "--backends" => {
-                o.backends = p.list(&a)?;
-                check_names("backend", &o.backends, &compiled)?;
-            }
-            "--workloads" => o.workloads = Some(p.list(&a)?),
-            "--runs" => {
-                o.runs = p.parsed(&a, "a positive count")?;
-                if o.runs == 0 {
-                    return Err(usage("bad value for --runs: 0 (expected a positive count)"));
-                }
-            }
-            "--scale" => {
-                o.scale = p.parsed(&a, "a positive number")?;
-                if !(o.scale.is_finite() && o.scale > 0.0) {
-                    return Err(usage(format!(
-                        "bad value for --scale: {} (expected a positive number)",
-                        o.scale
-                    )));
-                }
-            }
-            "--no-peers" => o.peers = false,
-            "--json" => o.json = true,
-            "--out" => o.out = PathBuf::from(p.value(&a)?),
-            "--bench-dir" => o.bench_dir = PathBuf::from(p.value(&a)?),
-            "--lua" => o.lua = Some(PathBuf::from(p.value(&a)?)),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => {
-                return Err(usage(format!(
-                    "lmem bench: unknown argument '{other}'\n{USAGE}"
-                )));
-            }
-        }
+    BenchOptions {
+        backends: a.backends.unwrap_or_else(compiled_backends),
+        workloads: a.workloads,
+        runs: a.runs,
+        scale: a.scale,
+        peers: !a.no_peers,
+        json: a.json,
+        out: a.out.unwrap_or_else(|| root.join("target/lmem-report")),
+        bench_dir: a.bench_dir.unwrap_or_else(|| root.join("lua/bench")),
+        lua: a.lua,
     }
-    Ok(o)
 }
 
 /// The workloads in `dir`: every `*.lua`, by name without the extension, sorted.
@@ -204,8 +148,8 @@ fn scale_arg(scale: f64) -> String {
 }
 
 /// `lmem bench`.
-pub fn run(args: &[String]) -> Result<(), ToolError> {
-    let o = parse(args)?;
+pub fn run(args: BenchArgs) -> Result<(), ToolError> {
+    let o = options(args);
     let all = find_workloads(&o.bench_dir)?;
     let workloads = match &o.workloads {
         Some(w) => {

@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-pub mod args;
 pub mod bench;
+pub mod cli;
 pub mod peers;
 pub mod report;
 pub mod stress;
@@ -121,12 +121,7 @@ impl Interpreter {
 }
 
 /// `lmem backends`: the compiled backends and the peers found.
-pub fn backends_cmd(args: &[String]) -> Result<(), ToolError> {
-    if let Some(a) = args.first() {
-        return Err(usage(format!(
-            "lmem backends takes no arguments (got '{a}')"
-        )));
-    }
+pub fn backends_cmd() -> Result<(), ToolError> {
     println!("compiled backends:");
     for name in lmem::backends::names() {
         println!("  {name}");

@@ -297,7 +297,7 @@ fn bad_or_truncated_trace_files_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(lmem().args(["trace", "record", "x.lua"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("-o FILE"));
+    assert!(text(&out.stderr).contains("--output <FILE>"));
 }
 
 #[test]
@@ -318,10 +318,59 @@ fn backends_lists_compiled_backends_and_peers() {
 fn unknown_command_and_help() {
     let out = run(lmem().arg("frob"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown command 'frob'"));
+    assert!(text(&out.stderr).contains("unrecognized subcommand 'frob'"));
     let out = run(lmem().arg("--help"));
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("bench"));
+    // No command: the help, on stderr, as a usage error.
+    let out = run(&mut lmem());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage: lmem <COMMAND>"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for cmd in [
+        &["bench"][..],
+        &["trace"],
+        &["trace", "record"],
+        &["trace", "replay"],
+        &["trace", "info"],
+        &["stress"],
+        &["backends"],
+        &["completions"],
+    ] {
+        let out = run(lmem().args(cmd).arg("--help"));
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+        assert!(
+            help.contains(&format!("Usage: lmem {}", cmd.join(" "))),
+            "{cmd:?}: {help}"
+        );
+    }
+    // `lmem lua --help` is the interpreter's, not clap's.
+    let out = run(lmem().args(["lua", "--help"]));
+    assert!(!text(&out.stdout).contains("Usage: lmem"));
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "_lmem()"),
+        ("zsh", "#compdef lmem"),
+        ("fish", "complete -c lmem"),
+    ] {
+        let out = run(lmem().args(["completions", shell]));
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["bench", "trace", "stress", "no-peers"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = run(lmem().args(["completions", "tcsh"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("'tcsh'"));
 }
 
 #[test]
