@@ -11,7 +11,7 @@
 use super::cli::{BenchArgs, check_names, compiled_backends};
 use super::peers;
 use super::report::{self, Cell, ConfigInfo, Failure, MissingPeer, Report};
-use super::{Interpreter, ToolError, usage, workspace_root};
+use super::{Interpreter, ToolError, workspace_root};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -64,11 +64,9 @@ fn options(a: BenchArgs) -> BenchOptions {
 
 /// The workloads in `dir`: every `*.lua`, by name without the extension, sorted.
 pub fn find_workloads(dir: &Path) -> Result<Vec<String>, ToolError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        usage(format!(
-            "cannot read the workloads directory '{}': {e} (use --bench-dir)",
-            dir.display()
-        ))
+    let entries = std::fs::read_dir(dir).map_err(|source| ToolError::BenchDir {
+        dir: dir.to_path_buf(),
+        source,
     })?;
     let mut names: Vec<String> = entries
         .flatten()
@@ -79,7 +77,9 @@ pub fn find_workloads(dir: &Path) -> Result<Vec<String>, ToolError> {
         .collect();
     names.sort();
     if names.is_empty() {
-        return Err(usage(format!("no *.lua workloads in '{}'", dir.display())));
+        return Err(ToolError::NoWorkloads {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(names)
 }
@@ -189,11 +189,9 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         }
     }
 
-    std::fs::create_dir_all(&o.out)
-        .map_err(|e| ToolError::Failed(format!("cannot create '{}': {e}", o.out.display())))?;
+    std::fs::create_dir_all(&o.out).map_err(ToolError::write(&o.out))?;
     let scratch = o.out.join(".runs");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| ToolError::Failed(format!("cannot create '{}': {e}", scratch.display())))?;
+    std::fs::create_dir_all(&scratch).map_err(ToolError::write(&scratch))?;
 
     let total = (o.runs * workloads.len() * configs.len()) as u64;
     let bar = ProgressBar::new(total);
@@ -237,9 +235,7 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
                 }
                 let files = std::fs::File::create(&out_path)
                     .and_then(|o| Ok((o, std::fs::File::create(&err_path)?)));
-                let (fo, fe) = files.map_err(|e| {
-                    ToolError::Failed(format!("cannot create '{}': {e}", scratch.display()))
-                })?;
+                let (fo, fe) = files.map_err(ToolError::write(&scratch))?;
                 cmd.stdout(Stdio::from(fo)).stderr(Stdio::from(fe));
                 let outcome = run_child(cmd);
                 let failure = match outcome {
@@ -357,8 +353,7 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
     let paths = report::write(&rep, &o.out)?;
     let md = rep.markdown();
     if o.json {
-        let json = serde_json::to_string_pretty(&rep)
-            .map_err(|e| ToolError::Failed(format!("cannot encode the report: {e}")))?;
+        let json = serde_json::to_string_pretty(&rep)?;
         println!("{json}");
         eprint!("{md}");
     } else {
@@ -395,11 +390,7 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
                 )
             })
             .collect();
-        return Err(ToolError::Failed(format!(
-            "{} workload run(s) failed to verify:\n  {}",
-            list.len(),
-            list.join("\n  ")
-        )));
+        return Err(ToolError::RunsFailed(list));
     }
     Ok(())
 }

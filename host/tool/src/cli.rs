@@ -199,8 +199,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ToolError>
 pub fn completions(shell: clap_complete::Shell) -> Result<(), ToolError> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "lmem", &mut script);
-    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
-        .map_err(|e| ToolError::Failed(format!("cannot write the completion script: {e}")))
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script).map_err(ToolError::Stdout)
 }
 
 /// The backends compiled in, by name.
@@ -254,16 +253,19 @@ fn probability(s: &str) -> Result<f64, String> {
 }
 
 /// Checks that every name in `given` is in `known`.
-pub fn check_names(what: &str, given: &[String], known: &[String]) -> Result<(), ToolError> {
-    for g in given {
-        if !known.contains(g) {
-            return Err(ToolError::Usage(format!(
-                "unknown {what} '{g}' (known: {})",
-                known.join(", ")
-            )));
-        }
+pub fn check_names(
+    what: &'static str,
+    given: &[String],
+    known: &[String],
+) -> Result<(), ToolError> {
+    match given.iter().find(|g| !known.contains(g)) {
+        Some(g) => Err(ToolError::Unknown {
+            what,
+            name: g.clone(),
+            known: known.to_vec(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

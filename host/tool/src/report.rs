@@ -585,12 +585,9 @@ pub fn esc(s: &str) -> String {
 pub fn write(rep: &Report, dir: &Path) -> Result<Written, ToolError> {
     let json = dir.join("report.json");
     let html = dir.join("report.html");
-    let text = serde_json::to_string_pretty(rep)
-        .map_err(|e| ToolError::Failed(format!("cannot encode the report: {e}")))?;
-    std::fs::write(&json, text + "\n")
-        .map_err(|e| ToolError::Failed(format!("cannot write '{}': {e}", json.display())))?;
-    std::fs::write(&html, rep.html())
-        .map_err(|e| ToolError::Failed(format!("cannot write '{}': {e}", html.display())))?;
+    let text = serde_json::to_string_pretty(rep)?;
+    std::fs::write(&json, text + "\n").map_err(ToolError::write(&json))?;
+    std::fs::write(&html, rep.html()).map_err(ToolError::write(&html))?;
     Ok(Written { json, html })
 }
 

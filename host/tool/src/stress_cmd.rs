@@ -1,7 +1,8 @@
 //! `lmem stress [options]`: the command line of [`crate::stress`].
 
+use super::ToolError;
 use super::cli::StressArgs;
-use super::{ToolError, usage};
+use super::cli::check_names;
 use crate::stress::{StressOptions, run as run_stress};
 use std::time::Duration;
 
@@ -32,31 +33,26 @@ pub fn run(a: StressArgs) -> Result<(), ToolError> {
     }
     if let Some(wanted) = a.workloads {
         let all = crate::stress::bundled_workloads();
-        let mut picked = Vec::new();
-        for w in &wanted {
-            let found = all
-                .iter()
-                .find(|p| p.file_stem().is_some_and(|s| s == w.as_str()));
-            picked.push(
-                found
-                    .cloned()
-                    .ok_or_else(|| usage(format!("unknown workload '{w}'")))?,
-            );
-        }
-        o.workloads = picked;
+        let stem = |p: &std::path::PathBuf| {
+            p.file_stem()
+                .map_or(String::new(), |s| s.to_string_lossy().into_owned())
+        };
+        let names: Vec<String> = all.iter().map(stem).collect();
+        check_names("workload", &wanted, &names)?;
+        o.workloads = all
+            .into_iter()
+            .filter(|p| wanted.contains(&stem(p)))
+            .collect();
     }
     if let Some(s) = a.seed {
         o.seed = s;
     }
     o.scaling = a.scaling;
-    let report = run_stress(&o).map_err(usage)?;
+    let report = run_stress(&o)?;
     print!("{report}");
     if report.violations.is_empty() {
         Ok(())
     } else {
-        Err(ToolError::Failed(format!(
-            "{} violations",
-            report.violations.len()
-        )))
+        Err(ToolError::Violations(report.violations.len()))
     }
 }

@@ -8,7 +8,7 @@
 //! path), called exactly as Lua calls it, and times only the loop of calls.
 
 use super::cli::{RecordArgs, ReplayArgs, TraceCommand, compiled_backends};
-use super::{Interpreter, ToolError, usage};
+use super::{Interpreter, ToolError};
 use lmem::trace::{ReplayResult, Summary, Trace, replay_function};
 use lmem::{Allocator, Tag};
 use std::path::Path;
@@ -25,10 +25,14 @@ pub fn run(command: TraceCommand) -> Result<(), ToolError> {
 /// Reads and validates a trace file; a missing, bad or truncated file is a usage error (exit 2)
 /// that names the file and says what is wrong.
 pub fn load(path: &Path) -> Result<Trace, ToolError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| usage(format!("cannot open trace file '{}': {e}", path.display())))?;
-    Trace::read(std::io::BufReader::new(file))
-        .map_err(|e| usage(format!("bad trace file '{}': {e}", path.display())))
+    let file = std::fs::File::open(path).map_err(|source| ToolError::OpenTrace {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Trace::read(std::io::BufReader::new(file)).map_err(|source| ToolError::BadTrace {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Replays `trace` once through the lean allocation function of a fresh backend `name` (what
@@ -60,14 +64,12 @@ fn record(a: RecordArgs) -> Result<(), ToolError> {
         .arg("--trace")
         .arg(&out)
         .args(&command);
-    let status = cmd
-        .status()
-        .map_err(|e| ToolError::Failed(format!("could not run {}: {e}", interp.describe())))?;
+    let status = cmd.status().map_err(|source| ToolError::Spawn {
+        program: interp.describe(),
+        source,
+    })?;
     if !status.success() {
-        return Err(ToolError::Failed(format!(
-            "the script failed ({status}); the trace in '{}' holds what ran until then",
-            out.display()
-        )));
+        return Err(ToolError::ScriptFailed { status, trace: out });
     }
     let trace = load(&out)?;
     let size = std::fs::metadata(&out).map_or(0, |m| m.len());
