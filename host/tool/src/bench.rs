@@ -147,9 +147,17 @@ fn scale_arg(scale: f64) -> String {
     format!("{scale}")
 }
 
-/// `lmem bench`.
-pub fn run(args: BenchArgs) -> Result<(), ToolError> {
-    let o = options(args);
+/// What will run: the workloads, the configurations, the interpreter.
+struct Plan {
+    workloads: Vec<String>,
+    configs: Vec<Config>,
+    missing: Vec<MissingPeer>,
+    interp: Interpreter,
+}
+
+/// Step 1: the workloads asked for (all by default), one configuration per backend, then one per
+/// installed peer, and the interpreter the children run.
+fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
     let all = find_workloads(&o.bench_dir)?;
     let workloads = match &o.workloads {
         Some(w) => {
@@ -162,7 +170,6 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         Some(p) => Interpreter::at(p)?,
         None => Interpreter::this_exe()?,
     };
-
     let mut configs: Vec<Config> = o
         .backends
         .iter()
@@ -188,12 +195,93 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
             }
         }
     }
+    Ok(Plan {
+        workloads,
+        configs,
+        missing,
+        interp,
+    })
+}
 
-    std::fs::create_dir_all(&o.out).map_err(ToolError::write(&o.out))?;
-    let scratch = o.out.join(".runs");
-    std::fs::create_dir_all(&scratch).map_err(ToolError::write(&scratch))?;
+/// Where the children's output goes while the bench runs (removed at the end).
+struct Scratch {
+    dir: PathBuf,
+}
 
-    let total = (o.runs * workloads.len() * configs.len()) as u64;
+impl Scratch {
+    fn new(out: &Path) -> Result<Scratch, ToolError> {
+        std::fs::create_dir_all(out).map_err(ToolError::write(out))?;
+        let dir = out.join(".runs");
+        std::fs::create_dir_all(&dir).map_err(ToolError::write(&dir))?;
+        Ok(Scratch { dir })
+    }
+
+    fn file(&self, tag: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{tag}.{ext}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One child run: the interpreter on `script scale` under a configuration. `Ok` with the sample
+/// when it exits with 0; `Err((status, end of stderr))` when it does not.
+fn run_one(
+    plan: &Plan,
+    c: &Config,
+    script: &Path,
+    scale: &str,
+    scratch: &Scratch,
+    tag: &str,
+) -> Result<Result<Sample, (String, String)>, ToolError> {
+    let stats_path = scratch.file(tag, "stats.json");
+    let out_path = scratch.file(tag, "stdout");
+    let err_path = scratch.file(tag, "stderr");
+    let _ = std::fs::remove_file(&stats_path);
+    let mut cmd = plan.interp.command();
+    cmd.arg("--backend")
+        .arg(&c.backend)
+        .arg("--stats-json")
+        .arg(&stats_path)
+        .arg(script)
+        .arg(scale);
+    if let Some(lib) = &c.preload {
+        cmd.env("LD_PRELOAD", lib);
+    }
+    let fo = std::fs::File::create(&out_path).map_err(ToolError::write(&out_path))?;
+    let fe = std::fs::File::create(&err_path).map_err(ToolError::write(&err_path))?;
+    cmd.stdout(Stdio::from(fo)).stderr(Stdio::from(fe));
+    let status = match run_child(cmd) {
+        Err(e) => format!("could not run {}: {e}", plan.interp.describe()),
+        Ok((Ended::Exited(0), wall_s, max_rss_kib)) => {
+            let stats = std::fs::read_to_string(&stats_path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<ChildStats>(&t).ok());
+            return Ok(Ok(Sample {
+                wall_s,
+                max_rss_kib,
+                stats,
+            }));
+        }
+        Ok((Ended::Exited(code), ..)) => format!("exit status {code}"),
+        Ok((Ended::Signalled(sig), ..)) => format!("killed by signal {sig}"),
+    };
+    Ok(Err((status, tail(&err_path, 12))))
+}
+
+/// What the runs gave.
+struct Measured {
+    /// `samples[w][c]`: the runs of workload `w` on configuration `c` that succeeded.
+    samples: Vec<Vec<Vec<Sample>>>,
+    /// `failed[w][c]`: a run failed (and the cell was not run again).
+    failed: Vec<Vec<bool>>,
+    failures: Vec<Failure>,
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
@@ -201,121 +289,110 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let load_before = loadavg();
-    let started = Instant::now();
+    bar
+}
 
-    // samples[w][c]: the runs that succeeded; failed[w][c]: set once a run failed (no more runs).
-    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); configs.len()]; workloads.len()];
-    let mut failed: Vec<Vec<bool>> = vec![vec![false; configs.len()]; workloads.len()];
-    let mut failures: Vec<Failure> = Vec::new();
+/// Step 2: every run, interleaved round-robin (run 1 of every workload × configuration, then
+/// run 2, …), so that a slow patch of a shared machine hits every configuration alike. A cell
+/// that failed once is not run again; its failure is printed at once and kept.
+fn run_interleaved(
+    plan: &Plan,
+    o: &BenchOptions,
+    scratch: &Scratch,
+) -> Result<Measured, ToolError> {
+    let (nw, nc) = (plan.workloads.len(), plan.configs.len());
+    let bar = progress_bar((o.runs * nw * nc) as u64);
+    let mut m = Measured {
+        samples: vec![vec![Vec::new(); nc]; nw],
+        failed: vec![vec![false; nc]; nw],
+        failures: Vec::new(),
+    };
     let scale = scale_arg(o.scale);
     for run in 0..o.runs {
-        for (wi, w) in workloads.iter().enumerate() {
+        for (wi, w) in plan.workloads.iter().enumerate() {
             let script = o.bench_dir.join(format!("{w}.lua"));
-            for (ci, c) in configs.iter().enumerate() {
+            for (ci, c) in plan.configs.iter().enumerate() {
                 bar.set_message(format!("run {}/{} {w} on {}", run + 1, o.runs, c.name));
-                if failed[wi][ci] {
-                    bar.inc(1);
+                bar.inc(1);
+                if m.failed[wi][ci] {
                     continue;
                 }
                 let tag = format!("{w}.{}", c.name.replace(':', "_"));
-                let stats_path = scratch.join(format!("{tag}.stats.json"));
-                let out_path = scratch.join(format!("{tag}.stdout"));
-                let err_path = scratch.join(format!("{tag}.stderr"));
-                let _ = std::fs::remove_file(&stats_path);
-                let mut cmd = interp.command();
-                cmd.arg("--backend")
-                    .arg(&c.backend)
-                    .arg("--stats-json")
-                    .arg(&stats_path)
-                    .arg(&script)
-                    .arg(&scale);
-                if let Some(lib) = &c.preload {
-                    cmd.env("LD_PRELOAD", lib);
-                }
-                let files = std::fs::File::create(&out_path)
-                    .and_then(|o| Ok((o, std::fs::File::create(&err_path)?)));
-                let (fo, fe) = files.map_err(ToolError::write(&scratch))?;
-                cmd.stdout(Stdio::from(fo)).stderr(Stdio::from(fe));
-                let outcome = run_child(cmd);
-                let failure = match outcome {
-                    Err(e) => Some(format!("could not run {}: {e}", interp.describe())),
-                    Ok((Ended::Exited(0), wall_s, max_rss_kib)) => {
-                        let stats = std::fs::read_to_string(&stats_path)
-                            .ok()
-                            .and_then(|t| serde_json::from_str::<ChildStats>(&t).ok());
-                        samples[wi][ci].push(Sample {
-                            wall_s,
-                            max_rss_kib,
-                            stats,
+                match run_one(plan, c, &script, &scale, scratch, &tag)? {
+                    Ok(sample) => m.samples[wi][ci].push(sample),
+                    Err((status, stderr)) => {
+                        m.failed[wi][ci] = true;
+                        // `suspend`, not `println`: a hidden bar (stderr not a terminal) prints
+                        // nothing through `println`, and a failure must always be seen.
+                        bar.suspend(|| {
+                            eprintln!(
+                                "FAILED: {w} on {} (run {}): {status}\n{}",
+                                c.name,
+                                run + 1,
+                                indent(&stderr)
+                            )
                         });
-                        None
+                        m.failures.push(Failure {
+                            workload: w.clone(),
+                            config: c.name.clone(),
+                            run: run + 1,
+                            status,
+                            stderr,
+                        });
                     }
-                    Ok((Ended::Exited(code), ..)) => Some(format!("exit status {code}")),
-                    Ok((Ended::Signalled(sig), ..)) => Some(format!("killed by signal {sig}")),
-                };
-                if let Some(status) = failure {
-                    failed[wi][ci] = true;
-                    let stderr = tail(&err_path, 12);
-                    // `suspend`, not `println`: a hidden bar (stderr not a terminal) prints
-                    // nothing through `println`, and a failure must always be seen.
-                    bar.suspend(|| {
-                        eprintln!(
-                            "FAILED: {w} on {} (run {}): {status}\n{}",
-                            c.name,
-                            run + 1,
-                            indent(&stderr)
-                        )
-                    });
-                    failures.push(Failure {
-                        workload: w.clone(),
-                        config: c.name.clone(),
-                        run: run + 1,
-                        status,
-                        stderr,
-                    });
                 }
-                bar.inc(1);
             }
         }
     }
     bar.finish_and_clear();
-    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(m)
+}
 
-    let baseline = if configs.iter().any(|c| c.name == "system") {
+/// The report's cell of one workload × configuration: medians of the runs that succeeded.
+fn cell(workload: &str, config: &str, s: &[Sample], failed: bool) -> Cell {
+    let ok = !failed && !s.is_empty();
+    let peaks: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.stats.as_ref().map(|t| t.peak as f64))
+        .collect();
+    let allocs: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.stats.as_ref().map(|t| t.allocations as f64))
+        .collect();
+    Cell {
+        workload: workload.to_owned(),
+        config: config.to_owned(),
+        ok,
+        wall_s: s.iter().map(|x| x.wall_s).collect(),
+        median_wall_s: ok.then(|| report::median(s.iter().map(|x| x.wall_s))),
+        ratio: None,
+        max_rss_kib: s.iter().map(|x| x.max_rss_kib).collect(),
+        median_max_rss_kib: ok
+            .then(|| report::median(s.iter().map(|x| x.max_rss_kib as f64)) as u64),
+        rss_ratio: None,
+        peak_bytes: (ok && !peaks.is_empty()).then(|| report::median(peaks.into_iter()) as u64),
+        allocations: (ok && !allocs.is_empty()).then(|| report::median(allocs.into_iter()) as u64),
+    }
+}
+
+/// How the machine was while the bench ran.
+struct Conditions {
+    load_before: Option<f64>,
+    started: Instant,
+}
+
+/// Step 3: the report: a cell per workload × configuration, ratios to the baseline (`system`
+/// when it ran), geomeans.
+fn collect(plan: Plan, o: &BenchOptions, m: Measured, when: Conditions) -> Report {
+    let baseline = if plan.configs.iter().any(|c| c.name == "system") {
         "system".to_owned()
     } else {
-        configs[0].name.clone()
+        plan.configs[0].name.clone()
     };
     let mut cells = Vec::new();
-    for (wi, w) in workloads.iter().enumerate() {
-        for (ci, c) in configs.iter().enumerate() {
-            let s = &samples[wi][ci];
-            let ok = !failed[wi][ci] && !s.is_empty();
-            let peaks: Vec<f64> = s
-                .iter()
-                .filter_map(|x| x.stats.as_ref().map(|t| t.peak as f64))
-                .collect();
-            let allocs: Vec<f64> = s
-                .iter()
-                .filter_map(|x| x.stats.as_ref().map(|t| t.allocations as f64))
-                .collect();
-            cells.push(Cell {
-                workload: w.clone(),
-                config: c.name.clone(),
-                ok,
-                wall_s: s.iter().map(|x| x.wall_s).collect(),
-                median_wall_s: ok.then(|| report::median(s.iter().map(|x| x.wall_s))),
-                ratio: None,
-                max_rss_kib: s.iter().map(|x| x.max_rss_kib).collect(),
-                median_max_rss_kib: ok
-                    .then(|| report::median(s.iter().map(|x| x.max_rss_kib as f64)) as u64),
-                rss_ratio: None,
-                peak_bytes: (ok && !peaks.is_empty())
-                    .then(|| report::median(peaks.into_iter()) as u64),
-                allocations: (ok && !allocs.is_empty())
-                    .then(|| report::median(allocs.into_iter()) as u64),
-            });
+    for (wi, w) in plan.workloads.iter().enumerate() {
+        for (ci, c) in plan.configs.iter().enumerate() {
+            cells.push(cell(w, &c.name, &m.samples[wi][ci], m.failed[wi][ci]));
         }
     }
     let mut rep = Report {
@@ -325,16 +402,17 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         created_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        interpreter: interp.describe(),
+        interpreter: plan.interp.describe(),
         rss_source: "ru_maxrss of each child, from wait4 (KiB)".to_owned(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg_before: load_before,
+        loadavg_before: when.load_before,
         loadavg_after: loadavg(),
-        elapsed_s: started.elapsed().as_secs_f64(),
+        elapsed_s: when.started.elapsed().as_secs_f64(),
         runs: o.runs,
         scale: o.scale,
         baseline,
-        configurations: configs
+        configurations: plan
+            .configs
             .iter()
             .map(|c| ConfigInfo {
                 name: c.name.clone(),
@@ -342,19 +420,23 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
                 preload: c.preload.as_ref().map(|p| p.display().to_string()),
             })
             .collect(),
-        missing_peers: missing,
-        workloads,
+        missing_peers: plan.missing,
+        workloads: plan.workloads,
         results: cells,
         geomean: Vec::new(),
-        failures,
+        failures: m.failures,
     };
     rep.compute_ratios();
+    rep
+}
 
-    let paths = report::write(&rep, &o.out)?;
+/// Step 4: `report.json` and `report.html` into the out directory; the markdown tables (or the
+/// JSON, with `--json`) on stdout; then an error if any run failed.
+fn output(rep: &Report, o: &BenchOptions) -> Result<(), ToolError> {
+    let paths = report::write(rep, &o.out)?;
     let md = rep.markdown();
     if o.json {
-        let json = serde_json::to_string_pretty(&rep)?;
-        println!("{json}");
+        println!("{}", serde_json::to_string_pretty(rep)?);
         eprint!("{md}");
     } else {
         print!("{md}");
@@ -379,9 +461,11 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         paths.html.display(),
         paths.json.display()
     ));
-    if !rep.failures.is_empty() {
-        let list: Vec<String> = rep
-            .failures
+    if rep.failures.is_empty() {
+        return Ok(());
+    }
+    Err(ToolError::RunsFailed(
+        rep.failures
             .iter()
             .map(|f| {
                 format!(
@@ -389,10 +473,23 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
                     f.workload, f.config, f.run, f.status
                 )
             })
-            .collect();
-        return Err(ToolError::RunsFailed(list));
-    }
-    Ok(())
+            .collect(),
+    ))
+}
+
+/// `lmem bench`: plan, run interleaved, collect, report.
+pub fn run(args: BenchArgs) -> Result<(), ToolError> {
+    let o = options(args);
+    let plan = plan(&o)?;
+    let scratch = Scratch::new(&o.out)?;
+    let when = Conditions {
+        load_before: loadavg(),
+        started: Instant::now(),
+    };
+    let measured = run_interleaved(&plan, &o, &scratch)?;
+    drop(scratch);
+    let rep = collect(plan, &o, measured, when);
+    output(&rep, &o)
 }
 
 fn indent(s: &str) -> String {
