@@ -1,7 +1,14 @@
-//! `lmem bench`: every workload of `lua/bench` under every configuration (each compiled backend,
-//! and the `system` backend under each installed `LD_PRELOAD` peer), each run in its own process,
-//! runs interleaved round-robin so that a slow patch of a shared machine hits every configuration
-//! alike; then a report (`report.json`, `report.html`, a markdown table on stdout).
+//! `lmem bench`: every workload of `lua/bench` under every configuration — `stock` (Lua's own
+//! `l_alloc`, no lmem layer), each compiled backend, and `stock` under each installed
+//! `LD_PRELOAD` peer — each run in its own process, runs interleaved round-robin so that a slow
+//! patch of a shared machine hits every configuration alike; then a report (`report.json`,
+//! `report.html`, markdown tables on stdout).
+//!
+//! The timed runs take the lean path: no `--stats-json`, which would switch on the detailed
+//! accounting. Lua's peak accounted bytes and allocation count come from one extra untimed
+//! `--stats-json` run per workload on `system` (Lua's requests do not depend on the backend).
+//! Each round also runs an empty program (`-e ''`) under every configuration: its peak RSS is
+//! the start-up footprint.
 //!
 //! Why a process per run: a backend's memory (and a preloaded malloc) must start from nothing,
 //! and peak RSS is a process figure: it comes from the child's `rusage` as `wait4` returns it
@@ -10,10 +17,11 @@
 
 use super::cli::{BenchArgs, check_names, compiled_backends};
 use super::peers;
-use super::report::{self, Cell, ConfigInfo, Failure, MissingPeer, Report};
+use super::report::{self, Accounting, Cell, ConfigInfo, Failure, MissingPeer, Report, Startup};
 use super::{Interpreter, ToolError, workspace_root};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
@@ -21,15 +29,47 @@ use std::time::Instant;
 /// Default number of runs per workload × configuration.
 pub const DEFAULT_RUNS: usize = 5;
 
-/// One configuration: a backend, possibly under a preloaded malloc.
+/// One configuration: an lmem backend, or stock Lua, possibly under a preloaded malloc.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Name in reports (`slab`, `preload:mimalloc`).
+    /// Name in reports (`stock`, `slab`, `preload:mimalloc`).
     pub name: String,
-    /// The `--backend` given to `lmem-lua`.
-    pub backend: String,
+    /// The `--backend` given to `lmem-lua`; `None` for `--stock`.
+    pub backend: Option<String>,
     /// The library in `LD_PRELOAD`, for a peer.
     pub preload: Option<PathBuf>,
+    /// For a peer, the lmem backend on the same allocator.
+    pub same_as: Option<String>,
+}
+
+impl Config {
+    /// An lmem backend (or `stock`) by name, without a preload.
+    pub fn named(name: &str) -> Config {
+        Config {
+            name: name.to_owned(),
+            backend: (name != "stock").then(|| name.to_owned()),
+            preload: None,
+            same_as: None,
+        }
+    }
+
+    /// The lmem options that select it.
+    pub fn lmem_args(&self) -> Vec<String> {
+        match &self.backend {
+            Some(b) => vec!["--backend".to_owned(), b.clone()],
+            None => vec!["--stock".to_owned()],
+        }
+    }
+
+    /// Its entry in the report.
+    pub fn info(&self) -> ConfigInfo {
+        ConfigInfo {
+            name: self.name.clone(),
+            backend: self.backend.clone().unwrap_or_else(|| "stock".to_owned()),
+            preload: self.preload.as_ref().map(|p| p.display().to_string()),
+            same_as: self.same_as.clone(),
+        }
+    }
 }
 
 /// What `lmem bench` was asked to do.
@@ -50,7 +90,11 @@ pub struct BenchOptions {
 fn options(a: BenchArgs) -> BenchOptions {
     let root = workspace_root();
     BenchOptions {
-        backends: a.backends.unwrap_or_else(compiled_backends),
+        backends: a.backends.unwrap_or_else(|| {
+            std::iter::once("stock".to_owned())
+                .chain(compiled_backends())
+                .collect()
+        }),
         workloads: a.workloads,
         runs: a.runs,
         scale: a.scale,
@@ -96,7 +140,6 @@ struct ChildStats {
 struct Sample {
     wall_s: f64,
     max_rss_kib: u64,
-    stats: Option<ChildStats>,
 }
 
 /// How a child ended.
@@ -155,8 +198,8 @@ struct Plan {
     interp: Interpreter,
 }
 
-/// Step 1: the workloads asked for (all by default), one configuration per backend, then one per
-/// installed peer, and the interpreter the children run.
+/// Step 1: the workloads asked for (all by default), one configuration per backend (and
+/// `stock`), then one per installed peer (on stock), and the interpreter the children run.
 fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
     let all = find_workloads(&o.bench_dir)?;
     let workloads = match &o.workloads {
@@ -170,23 +213,16 @@ fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
         Some(p) => Interpreter::at(p)?,
         None => Interpreter::this_exe()?,
     };
-    let mut configs: Vec<Config> = o
-        .backends
-        .iter()
-        .map(|b| Config {
-            name: b.clone(),
-            backend: b.clone(),
-            preload: None,
-        })
-        .collect();
+    let mut configs: Vec<Config> = o.backends.iter().map(|b| Config::named(b)).collect();
     let mut missing = Vec::new();
     if o.peers {
         for p in peers::find() {
             match p.path {
                 Some(path) => configs.push(Config {
                     name: p.name.to_owned(),
-                    backend: "system".to_owned(),
+                    backend: None,
                     preload: Some(path),
+                    same_as: p.same_as.map(str::to_owned),
                 }),
                 None => missing.push(MissingPeer {
                     name: p.name.to_owned(),
@@ -227,27 +263,23 @@ impl Drop for Scratch {
     }
 }
 
-/// One child run: the interpreter on `script scale` under a configuration. `Ok` with the sample
-/// when it exits with 0; `Err((status, end of stderr))` when it does not.
+/// How one child run ended: its sample, or its status and the end of its stderr.
+type Outcome = Result<Sample, (String, String)>;
+
+/// One child run: the interpreter under configuration `c` with `lmem_extra` after its lmem
+/// options, then `lua_args`. Its stdout and stderr go to scratch files named by `tag`.
 fn run_one(
     plan: &Plan,
     c: &Config,
-    script: &Path,
-    scale: &str,
+    lmem_extra: &[OsString],
+    lua_args: &[OsString],
     scratch: &Scratch,
     tag: &str,
-) -> Result<Result<Sample, (String, String)>, ToolError> {
-    let stats_path = scratch.file(tag, "stats.json");
+) -> Result<Outcome, ToolError> {
     let out_path = scratch.file(tag, "stdout");
     let err_path = scratch.file(tag, "stderr");
-    let _ = std::fs::remove_file(&stats_path);
     let mut cmd = plan.interp.command();
-    cmd.arg("--backend")
-        .arg(&c.backend)
-        .arg("--stats-json")
-        .arg(&stats_path)
-        .arg(script)
-        .arg(scale);
+    cmd.args(c.lmem_args()).args(lmem_extra).args(lua_args);
     if let Some(lib) = &c.preload {
         cmd.env("LD_PRELOAD", lib);
     }
@@ -257,13 +289,9 @@ fn run_one(
     let status = match run_child(cmd) {
         Err(e) => format!("could not run {}: {e}", plan.interp.describe()),
         Ok((Ended::Exited(0), wall_s, max_rss_kib)) => {
-            let stats = std::fs::read_to_string(&stats_path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<ChildStats>(&t).ok());
             return Ok(Ok(Sample {
                 wall_s,
                 max_rss_kib,
-                stats,
             }));
         }
         Ok((Ended::Exited(code), ..)) => format!("exit status {code}"),
@@ -272,13 +300,65 @@ fn run_one(
     Ok(Err((status, tail(&err_path, 12))))
 }
 
+/// The untimed run of `script` on `system` with `--stats-json`: Lua's accounting.
+fn accounting_run(
+    plan: &Plan,
+    script: &Path,
+    scale: &str,
+    scratch: &Scratch,
+    tag: &str,
+) -> Result<Result<ChildStats, (String, String)>, ToolError> {
+    let stats_path = scratch.file(tag, "stats.json");
+    let extra = [OsString::from("--stats-json"), stats_path.clone().into()];
+    let args = [script.as_os_str().to_owned(), OsString::from(scale)];
+    let outcome = run_one(plan, &Config::named("system"), &extra, &args, scratch, tag)?;
+    Ok(outcome.and_then(|_| {
+        std::fs::read_to_string(&stats_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<ChildStats>(&t).ok())
+            .ok_or_else(|| {
+                let p = stats_path.display();
+                (
+                    format!("no readable --stats-json output in '{p}'"),
+                    String::new(),
+                )
+            })
+    }))
+}
+
 /// What the runs gave.
 struct Measured {
     /// `samples[w][c]`: the runs of workload `w` on configuration `c` that succeeded.
     samples: Vec<Vec<Vec<Sample>>>,
     /// `failed[w][c]`: a run failed (and the cell was not run again).
     failed: Vec<Vec<bool>>,
+    /// `startup[c]`: peak RSS (KiB) of the empty runs of configuration `c`; `None` once one
+    /// failed.
+    startup: Vec<Option<Vec<u64>>>,
+    /// Lua's accounting per workload, where its run succeeded.
+    accounting: Vec<Option<ChildStats>>,
     failures: Vec<Failure>,
+}
+
+impl Measured {
+    /// Keeps a failure, and prints it at once: `suspend`, not `println`, since a hidden bar
+    /// (stderr not a terminal) prints nothing through `println`, and a failure must be seen.
+    fn fail(&mut self, bar: &ProgressBar, what: &str, c: &str, run: usize, why: (String, String)) {
+        let (status, stderr) = why;
+        bar.suspend(|| {
+            eprintln!(
+                "FAILED: {what} on {c} (run {run}): {status}\n{}",
+                indent(&stderr)
+            )
+        });
+        self.failures.push(Failure {
+            workload: what.to_owned(),
+            config: c.to_owned(),
+            run,
+            status,
+            stderr,
+        });
+    }
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -292,56 +372,80 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-/// Step 2: every run, interleaved round-robin (run 1 of every workload × configuration, then
-/// run 2, …), so that a slow patch of a shared machine hits every configuration alike. A cell
-/// that failed once is not run again; its failure is printed at once and kept.
+/// Step 2: every run, interleaved round-robin (in each round the empty run of every
+/// configuration, then every workload × configuration), so that a slow patch of a shared machine
+/// hits every configuration alike; then the untimed accounting run of each workload. A cell that
+/// failed once is not run again; its failure is printed at once and kept.
 fn run_interleaved(
     plan: &Plan,
     o: &BenchOptions,
     scratch: &Scratch,
 ) -> Result<Measured, ToolError> {
     let (nw, nc) = (plan.workloads.len(), plan.configs.len());
-    let bar = progress_bar((o.runs * nw * nc) as u64);
+    let bar = progress_bar((o.runs * (nw + 1) * nc + nw) as u64);
     let mut m = Measured {
         samples: vec![vec![Vec::new(); nc]; nw],
         failed: vec![vec![false; nc]; nw],
+        startup: vec![Some(Vec::new()); nc],
+        accounting: vec![None; nw],
         failures: Vec::new(),
     };
     let scale = scale_arg(o.scale);
-    for run in 0..o.runs {
+    let script = |w: &str| o.bench_dir.join(format!("{w}.lua"));
+    let empty = [OsString::from("-e"), OsString::new()];
+    for run in 1..=o.runs {
+        for (ci, c) in plan.configs.iter().enumerate() {
+            bar.set_message(format!("run {run}/{} start-up on {}", o.runs, c.name));
+            bar.inc(1);
+            if m.startup[ci].is_none() {
+                continue;
+            }
+            let tag = format!("startup.{}", c.name.replace(':', "_"));
+            match run_one(plan, c, &[], &empty, scratch, &tag)? {
+                Ok(sample) => m.startup[ci]
+                    .iter_mut()
+                    .for_each(|v| v.push(sample.max_rss_kib)),
+                Err(why) => {
+                    m.startup[ci] = None;
+                    m.fail(&bar, "start-up (-e '')", &c.name, run, why);
+                }
+            }
+        }
         for (wi, w) in plan.workloads.iter().enumerate() {
-            let script = o.bench_dir.join(format!("{w}.lua"));
+            let args = [script(w).into_os_string(), OsString::from(&scale)];
             for (ci, c) in plan.configs.iter().enumerate() {
-                bar.set_message(format!("run {}/{} {w} on {}", run + 1, o.runs, c.name));
+                bar.set_message(format!("run {run}/{} {w} on {}", o.runs, c.name));
                 bar.inc(1);
                 if m.failed[wi][ci] {
                     continue;
                 }
                 let tag = format!("{w}.{}", c.name.replace(':', "_"));
-                match run_one(plan, c, &script, &scale, scratch, &tag)? {
+                match run_one(plan, c, &[], &args, scratch, &tag)? {
                     Ok(sample) => m.samples[wi][ci].push(sample),
-                    Err((status, stderr)) => {
+                    Err(why) => {
                         m.failed[wi][ci] = true;
-                        // `suspend`, not `println`: a hidden bar (stderr not a terminal) prints
-                        // nothing through `println`, and a failure must always be seen.
-                        bar.suspend(|| {
-                            eprintln!(
-                                "FAILED: {w} on {} (run {}): {status}\n{}",
-                                c.name,
-                                run + 1,
-                                indent(&stderr)
-                            )
-                        });
-                        m.failures.push(Failure {
-                            workload: w.clone(),
-                            config: c.name.clone(),
-                            run: run + 1,
-                            status,
-                            stderr,
-                        });
+                        m.fail(&bar, w, &c.name, run, why);
                     }
                 }
             }
+        }
+    }
+    let system = plan.configs.iter().position(|c| c.name == "system");
+    for (wi, w) in plan.workloads.iter().enumerate() {
+        bar.set_message(format!("Lua's accounting of {w} (untimed)"));
+        bar.inc(1);
+        if system.is_some_and(|ci| m.failed[wi][ci]) {
+            continue; // that failure is reported already
+        }
+        match accounting_run(
+            plan,
+            &script(w),
+            &scale,
+            scratch,
+            &format!("{w}.accounting"),
+        )? {
+            Ok(stats) => m.accounting[wi] = Some(stats),
+            Err(why) => m.fail(&bar, w, "system --stats-json", 0, why),
         }
     }
     bar.finish_and_clear();
@@ -351,14 +455,6 @@ fn run_interleaved(
 /// The report's cell of one workload × configuration: medians of the runs that succeeded.
 fn cell(workload: &str, config: &str, s: &[Sample], failed: bool) -> Cell {
     let ok = !failed && !s.is_empty();
-    let peaks: Vec<f64> = s
-        .iter()
-        .filter_map(|x| x.stats.as_ref().map(|t| t.peak as f64))
-        .collect();
-    let allocs: Vec<f64> = s
-        .iter()
-        .filter_map(|x| x.stats.as_ref().map(|t| t.allocations as f64))
-        .collect();
     Cell {
         workload: workload.to_owned(),
         config: config.to_owned(),
@@ -370,8 +466,6 @@ fn cell(workload: &str, config: &str, s: &[Sample], failed: bool) -> Cell {
         median_max_rss_kib: ok
             .then(|| report::median(s.iter().map(|x| x.max_rss_kib as f64)) as u64),
         rss_ratio: None,
-        peak_bytes: (ok && !peaks.is_empty()).then(|| report::median(peaks.into_iter()) as u64),
-        allocations: (ok && !allocs.is_empty()).then(|| report::median(allocs.into_iter()) as u64),
     }
 }
 
@@ -395,8 +489,36 @@ fn collect(plan: Plan, o: &BenchOptions, m: Measured, when: Conditions) -> Repor
             cells.push(cell(w, &c.name, &m.samples[wi][ci], m.failed[wi][ci]));
         }
     }
+    let startup = plan
+        .configs
+        .iter()
+        .zip(&m.startup)
+        .map(|(c, runs)| Startup {
+            config: c.name.clone(),
+            max_rss_kib: runs.clone().unwrap_or_default(),
+            median_max_rss_kib: runs
+                .as_ref()
+                .filter(|r| !r.is_empty())
+                .map(|r| report::median(r.iter().map(|&k| k as f64)) as u64),
+            over_stock_mib: None,
+        })
+        .collect();
+    let accounting = plan
+        .workloads
+        .iter()
+        .zip(&m.accounting)
+        .filter_map(|(w, a)| {
+            let a = a.as_ref()?;
+            Some(Accounting {
+                workload: w.clone(),
+                backend: "system".to_owned(),
+                peak_bytes: a.peak,
+                allocations: a.allocations,
+            })
+        })
+        .collect();
     let mut rep = Report {
-        schema: 1,
+        schema: report::SCHEMA,
         tool: format!("lmem {}", env!("CARGO_PKG_VERSION")),
         lua_version: lmem_lua::version::LUA_VERSION_NUM,
         created_unix: std::time::SystemTime::now()
@@ -411,22 +533,18 @@ fn collect(plan: Plan, o: &BenchOptions, m: Measured, when: Conditions) -> Repor
         runs: o.runs,
         scale: o.scale,
         baseline,
-        configurations: plan
-            .configs
-            .iter()
-            .map(|c| ConfigInfo {
-                name: c.name.clone(),
-                backend: c.backend.clone(),
-                preload: c.preload.as_ref().map(|p| p.display().to_string()),
-            })
-            .collect(),
+        configurations: plan.configs.iter().map(Config::info).collect(),
         missing_peers: plan.missing,
         workloads: plan.workloads,
         results: cells,
         geomean: Vec::new(),
+        accounting,
+        startup,
+        comparisons: Vec::new(),
+        targets: Vec::new(),
         failures: m.failures,
     };
-    rep.compute_ratios();
+    rep.compute();
     rep
 }
 

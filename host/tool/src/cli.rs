@@ -64,8 +64,9 @@ pub enum Command {
 /// `lmem bench`.
 #[derive(Clone, Debug, Args)]
 pub struct BenchArgs {
-    /// Backends to run (default: every compiled one).
-    #[arg(long, value_name = "A,B", value_delimiter = ',', value_parser = backend_name)]
+    /// Configurations to run: lmem backends, and `stock` (Lua's own l_alloc, no lmem layer)
+    /// (default: stock and every compiled backend).
+    #[arg(long, value_name = "A,B", value_delimiter = ',', value_parser = config_name)]
     pub backends: Option<Vec<String>>,
     /// Workloads of lua/bench to run (default: all).
     #[arg(long, value_name = "X,Y", value_delimiter = ',', value_parser = non_empty)]
@@ -77,7 +78,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = positive_number,
           allow_negative_numbers = true)]
     pub scale: f64,
-    /// Leave out the LD_PRELOAD peers (mimalloc, jemalloc, tcmalloc).
+    /// Leave out the LD_PRELOAD peers (stock Lua under mimalloc, jemalloc, tcmalloc).
     #[arg(long)]
     pub no_peers: bool,
     /// Print the report as JSON on stdout (the tables go to stderr).
@@ -220,6 +221,14 @@ fn backend_name(s: &str) -> Result<String, String> {
             known.join(", ")
         ))
     }
+}
+
+/// A configuration of `lmem bench`: a backend, or `stock`.
+fn config_name(s: &str) -> Result<String, String> {
+    if s.trim() == "stock" {
+        return Ok("stock".to_owned());
+    }
+    backend_name(s).map_err(|e| format!("{e}, or stock"))
 }
 
 fn non_empty(s: &str) -> Result<String, String> {

@@ -102,7 +102,7 @@ pub fn backends_cmd() -> Result<(), ToolError> {
     if !missing.is_empty() {
         println!("not compiled in: {}", missing.join(", "));
     }
-    println!("LD_PRELOAD peers (the system backend under another malloc):");
+    println!("LD_PRELOAD peers (stock Lua, no lmem layer, under another malloc):");
     let found = peers::find();
     for p in &found {
         match &p.path {

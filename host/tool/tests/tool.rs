@@ -49,18 +49,20 @@ fn bench_writes_report_json_and_html() {
     ]));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    // The markdown table, one column per backend.
+    // The markdown table, one column per backend, and stock.
     assert!(stdout.contains("| workload |"), "{stdout}");
-    for b in backends() {
+    for b in backends().into_iter().chain(["stock"]) {
         assert!(stdout.contains(&format!("`{b}`")), "{stdout}");
     }
     assert!(stdout.contains("| **geomean** |"), "{stdout}");
+    assert!(stdout.contains("| `system` / `stock` |"), "{stdout}");
+    assert!(stdout.contains("Start-up RSS"), "{stdout}");
     assert!(stdout.contains("report.html"), "{stdout}");
 
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
             .unwrap();
-    assert_eq!(json["schema"], 1);
+    assert_eq!(json["schema"], 2);
     assert_eq!(json["runs"], 1);
     assert_eq!(json["baseline"], "system");
     assert_eq!(
@@ -68,23 +70,51 @@ fn bench_writes_report_json_and_html() {
         serde_json::json!(["binary_trees", "strings"])
     );
     let configs = json["configurations"].as_array().unwrap();
-    assert_eq!(configs.len(), backends().len());
+    let n = backends().len() + 1;
+    assert_eq!(configs.len(), n, "every backend and stock");
+    assert_eq!(configs[0]["name"], "stock");
     assert!(configs.iter().all(|c| c["preload"].is_null()));
     let results = json["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2 * backends().len());
+    assert_eq!(results.len(), 2 * n);
     for c in results {
         assert_eq!(c["ok"], true, "{c}");
         assert!(c["median_wall_s"].as_f64().unwrap() > 0.0, "{c}");
         assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c}");
         assert!(c["median_max_rss_kib"].as_u64().unwrap() > 0, "{c}");
-        assert!(c["peak_bytes"].as_u64().unwrap() > 0, "{c}");
-        assert!(c["allocations"].as_u64().unwrap() > 1000, "{c}");
         if c["config"] == "system" {
             assert_eq!(c["ratio"].as_f64().unwrap(), 1.0);
         }
     }
+    // Lua's accounting: one untimed run per workload, on system.
+    let accounting = json["accounting"].as_array().unwrap();
+    assert_eq!(accounting.len(), 2);
+    for a in accounting {
+        assert_eq!(a["backend"], "system");
+        assert!(a["peak_bytes"].as_u64().unwrap() > 0, "{a}");
+        assert!(a["allocations"].as_u64().unwrap() > 1000, "{a}");
+    }
+    // The start-up RSS of every configuration, against stock's.
+    let startup = json["startup"].as_array().unwrap();
+    assert_eq!(startup.len(), n);
+    assert_eq!(startup[0]["over_stock_mib"].as_f64(), Some(0.0));
+    assert!(
+        startup
+            .iter()
+            .all(|s| s["median_max_rss_kib"].as_u64() > Some(0))
+    );
+    let pairs = json["comparisons"].as_array().unwrap();
+    assert_eq!(pairs[0]["config"], "system");
+    assert_eq!(pairs[0]["against"], "stock");
+    assert!(pairs[0]["time_ratio"].as_f64().unwrap() > 0.0);
+    let targets = json["targets"].as_array().unwrap();
+    assert!(targets.iter().any(|t| {
+        t["target"]
+            .as_str()
+            .unwrap()
+            .contains("start-up RSS of `slab`")
+    }));
     let geo = json["geomean"].as_array().unwrap();
-    assert_eq!(geo.len(), backends().len());
+    assert_eq!(geo.len(), n);
     assert!(
         geo.iter()
             .all(|g| g["workloads"] == 2 && g["time_ratio"].is_f64())
@@ -120,6 +150,79 @@ fn bench_json_goes_to_stdout() {
     let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
     assert_eq!(json["results"].as_array().unwrap().len(), 2);
     assert!(text(&out.stderr).contains("| workload |"));
+}
+
+/// An interpreter that logs its command line (and LD_PRELOAD) before it runs `lmem lua`.
+fn logging_interpreter(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("calls.log");
+    let exe = dir.join("logging-lua");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\necho \"$LD_PRELOAD|$*\" >> '{}'\nexec '{}' lua \"$@\"\n",
+            log.display(),
+            env!("CARGO_BIN_EXE_lmem")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (exe, log)
+}
+
+#[test]
+fn bench_times_the_lean_path_and_runs_peers_on_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, log) = logging_interpreter(dir.path());
+    let out = run(lmem().args([
+        "bench",
+        "--scale=0.02",
+        "--runs=2",
+        "--backends=stock,slab",
+        "--workloads=strings",
+        "--lua",
+        exe.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let workload: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("strings.lua"))
+        .collect();
+    let (accounting, timed): (Vec<&str>, Vec<&str>) =
+        workload.iter().partition(|l| l.contains("--stats-json"));
+    assert_eq!(accounting.len(), 1, "one accounting run: {calls}");
+    assert!(
+        accounting[0].starts_with("|--backend system --stats-json "),
+        "{calls}"
+    );
+    assert!(!timed.is_empty());
+    for l in &timed {
+        let (preload, args) = l.split_once('|').unwrap();
+        // Every peer is stock Lua under its malloc.
+        if !preload.is_empty() || args.starts_with("--stock") {
+            assert!(args.starts_with("--stock "), "{l}");
+        } else {
+            assert!(args.starts_with("--backend slab "), "{l}");
+        }
+    }
+    // Start-up runs: an empty program, each round, every configuration.
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    let configs = json["configurations"].as_array().unwrap().len();
+    assert_eq!(timed.len(), 2 * configs, "{calls}");
+    assert_eq!(
+        calls.lines().filter(|l| l.ends_with("-e ")).count(),
+        2 * configs
+    );
+    for c in json["configurations"].as_array().unwrap() {
+        if !c["preload"].is_null() {
+            assert_eq!(c["backend"], "stock", "{c}");
+        }
+    }
 }
 
 #[test]
