@@ -15,9 +15,10 @@
 //! (`ru_maxrss`, KiB), not from a delta of `getrusage(RUSAGE_CHILDREN)`, which keeps the maximum
 //! over all children ever reaped rather than this one's.
 
-use super::cli::{BenchArgs, check_names, compiled_backends};
+use super::cli::{BenchArgs, Scenario, check_names, compiled_backends};
 use super::peers;
 use super::report::{self, Accounting, Cell, ConfigInfo, Failure, MissingPeer, Report, Startup};
+use super::states::{self, StatesOptions, StatesReport};
 use super::{Interpreter, ToolError, workspace_root};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
@@ -84,6 +85,13 @@ pub struct BenchOptions {
     out: PathBuf,
     bench_dir: PathBuf,
     lua: Option<PathBuf>,
+    scenarios: Vec<Scenario>,
+    states: StatesOptions,
+}
+
+/// A scenario's default size times the scale factor, at least `min`.
+fn scaled(default: usize, scale: f64, min: usize) -> usize {
+    ((default as f64 * scale).round() as usize).max(min)
 }
 
 /// Resolves the command line's defaults.
@@ -103,6 +111,16 @@ fn options(a: BenchArgs) -> BenchOptions {
         out: a.out.unwrap_or_else(|| root.join("target/lmem-report")),
         bench_dir: a.bench_dir.unwrap_or_else(|| root.join("lua/bench")),
         lua: a.lua,
+        scenarios: a.scenarios,
+        states: StatesOptions {
+            counts: a
+                .states
+                .unwrap_or_else(|| vec![scaled(states::DEFAULT_STATES, a.scale, 10)]),
+            requests: a
+                .requests
+                .unwrap_or_else(|| scaled(states::DEFAULT_REQUESTS, a.scale, 20)),
+            runs: a.runs,
+        },
     }
 }
 
@@ -201,13 +219,17 @@ struct Plan {
 /// Step 1: the workloads asked for (all by default), one configuration per backend (and
 /// `stock`), then one per installed peer (on stock), and the interpreter the children run.
 fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
-    let all = find_workloads(&o.bench_dir)?;
-    let workloads = match &o.workloads {
-        Some(w) => {
-            check_names("workload", w, &all)?;
-            w.clone()
+    let workloads = if o.scenarios.contains(&Scenario::Workloads) {
+        let all = find_workloads(&o.bench_dir)?;
+        match &o.workloads {
+            Some(w) => {
+                check_names("workload", w, &all)?;
+                w.clone()
+            }
+            None => all,
         }
-        None => all,
+    } else {
+        Vec::new()
     };
     let interp = match &o.lua {
         Some(p) => Interpreter::at(p)?,
@@ -341,6 +363,17 @@ struct Measured {
 }
 
 impl Measured {
+    /// No run (the workloads scenario was not asked for).
+    fn nothing() -> Measured {
+        Measured {
+            samples: Vec::new(),
+            failed: Vec::new(),
+            startup: Vec::new(),
+            accounting: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
     /// Keeps a failure, and prints it at once: `suspend`, not `println`, since a hidden bar
     /// (stderr not a terminal) prints nothing through `println`, and a failure must be seen.
     fn fail(&mut self, bar: &ProgressBar, what: &str, c: &str, run: usize, why: (String, String)) {
@@ -477,7 +510,13 @@ struct Conditions {
 
 /// Step 3: the report: a cell per workload × configuration, ratios to the baseline (`system`
 /// when it ran), geomeans.
-fn collect(plan: Plan, o: &BenchOptions, m: Measured, when: Conditions) -> Report {
+fn collect(
+    plan: Plan,
+    o: &BenchOptions,
+    m: Measured,
+    states: Option<StatesReport>,
+    when: Conditions,
+) -> Report {
     let baseline = if plan.configs.iter().any(|c| c.name == "system") {
         "system".to_owned()
     } else {
@@ -541,6 +580,7 @@ fn collect(plan: Plan, o: &BenchOptions, m: Measured, when: Conditions) -> Repor
         accounting,
         startup,
         comparisons: Vec::new(),
+        states,
         targets: Vec::new(),
         failures: m.failures,
     };
@@ -604,9 +644,35 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         load_before: loadavg(),
         started: Instant::now(),
     };
-    let measured = run_interleaved(&plan, &o, &scratch)?;
+    let mut measured = if o.scenarios.contains(&Scenario::Workloads) {
+        run_interleaved(&plan, &o, &scratch)?
+    } else {
+        Measured::nothing()
+    };
+    let states = if o.scenarios.contains(&Scenario::States) {
+        let bar = progress_bar((o.runs * plan.configs.len() * (o.states.counts.len() + 1)) as u64);
+        let (report, failures) = states::run(&plan.configs, &o.states, |msg| {
+            bar.set_message(msg);
+            bar.inc(1);
+        })?;
+        bar.finish_and_clear();
+        for f in &failures {
+            eprintln!(
+                "FAILED: {} on {} (run {}): {}\n{}",
+                f.workload,
+                f.config,
+                f.run,
+                f.status,
+                indent(&f.stderr)
+            );
+        }
+        measured.failures.extend(failures);
+        Some(report)
+    } else {
+        None
+    };
     drop(scratch);
-    let rep = collect(plan, &o, measured, when);
+    let rep = collect(plan, &o, measured, states, when);
     output(&rep, &o)
 }
 

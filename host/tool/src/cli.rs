@@ -90,9 +90,61 @@ pub struct BenchArgs {
     /// Where the workloads are [default: lua/bench of the workspace].
     #[arg(long, value_name = "DIR")]
     pub bench_dir: Option<PathBuf>,
-    /// Run this lmem-lua binary instead of `lmem lua` (this executable).
+    /// Run this lmem-lua binary instead of `lmem lua` (this executable) for the workloads and
+    /// the trim scenario.
     #[arg(long, value_name = "PATH")]
     pub lua: Option<PathBuf>,
+    /// The scenarios to run: workloads (every workload of lua/bench, and the start-up RSS),
+    /// states (many small states: footprint and state per request).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum,
+          default_values_t = [Scenario::Workloads, Scenario::States])]
+    pub scenarios: Vec<Scenario>,
+    /// States alive at once in the states scenario, one measurement per count (e.g.
+    /// 2000,10000) [default: 2000 × --scale].
+    #[arg(long, value_name = "N,M", value_delimiter = ',', value_parser = positive_count)]
+    pub states: Option<Vec<usize>>,
+    /// States made, run and closed per run of the state-per-request measurement
+    /// [default: 5000 × --scale].
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub requests: Option<usize>,
+}
+
+/// A scenario of `lmem bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Every workload of lua/bench, timed, and the start-up RSS.
+    Workloads,
+    /// Many small states: RSS per state, and states per second made, run and closed.
+    States,
+}
+
+/// `lmem __states`: a child of the states scenario of `lmem bench` (one measurement, as JSON
+/// on stdout). Not a subcommand of [`Cli`], so that neither the help nor the completions show
+/// it: `main` parses it apart, as it does `lmem lua`.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "lmem __states")]
+pub struct StatesChildArgs {
+    /// The backend.
+    #[arg(long, default_value = "system", value_parser = backend_name)]
+    pub backend: String,
+    /// Stock Lua instead (luaL_newstate, Lua's own l_alloc).
+    #[arg(long)]
+    pub stock: bool,
+    /// What to measure.
+    #[arg(value_enum)]
+    pub mode: StatesMode,
+    /// How many states.
+    #[arg(value_parser = positive_count)]
+    pub count: usize,
+}
+
+/// What one child of the states scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatesMode {
+    /// `count` states alive at once.
+    Footprint,
+    /// `count` states made, run and closed one after another.
+    Requests,
 }
 
 /// `lmem trace …`.
@@ -185,15 +237,25 @@ pub struct StressArgs {
 /// exit with 0, as clap does; a bad command line comes back as [`ToolError::Usage`] with clap's
 /// message (which names the bad option or value and shows the usage).
 pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ToolError> {
-    Cli::try_parse_from(argv).map_err(|e| {
-        if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            // --help, --version (status 0), or no command at all (the help, status 2).
-            e.exit();
-        }
-        let text = e.render().to_string();
-        let text = text.strip_prefix("error: ").unwrap_or(&text);
-        ToolError::Usage(text.trim_end().to_owned())
-    })
+    Cli::try_parse_from(argv).map_err(usage_error)
+}
+
+/// clap's error as a [`ToolError::Usage`]; help and version are printed and exit at once.
+fn usage_error(e: clap::Error) -> ToolError {
+    if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // --help, --version (status 0), or no command at all (the help, status 2).
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    ToolError::Usage(text.trim_end().to_owned())
+}
+
+/// Parses the command line of `lmem __states` (after `__states`), with [`parse`]'s conventions.
+pub fn parse_states_child(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<StatesChildArgs, ToolError> {
+    StatesChildArgs::try_parse_from(args).map_err(usage_error)
 }
 
 /// Writes the completion script for `shell` on stdout.

@@ -83,6 +83,8 @@ pub enum ToolError {
     },
     /// The stress run found violations (leaks, checker complaints, pools out of bounds).
     Violations(usize),
+    /// A child of the states scenario (`lmem __states`) failed.
+    StatesChild(crate::states::ChildError),
     /// A report or result cannot be encoded as JSON.
     Encode(serde_json::Error),
     /// Standard output cannot be written (a closed pipe).
@@ -107,6 +109,7 @@ impl ToolError {
             | ToolError::RunsFailed(_)
             | ToolError::ScriptFailed { .. }
             | ToolError::Violations(_)
+            | ToolError::StatesChild(_)
             | ToolError::Encode(_)
             | ToolError::Stdout(_) => 1,
         }
@@ -162,6 +165,7 @@ impl fmt::Display for ToolError {
                 trace.display()
             ),
             ToolError::Violations(n) => write!(f, "{n} violations"),
+            ToolError::StatesChild(e) => write!(f, "states: {e}"),
             ToolError::Encode(e) => write!(f, "cannot encode the results as JSON: {e}"),
             ToolError::Stdout(e) => write!(f, "cannot write to standard output: {e}"),
         }
@@ -177,6 +181,7 @@ impl std::error::Error for ToolError {
             | ToolError::Spawn { source, .. } => Some(source),
             ToolError::BadTrace { source, .. } => Some(source),
             ToolError::Stress(e) => Some(e),
+            ToolError::StatesChild(e) => Some(e),
             ToolError::Encode(e) => Some(e),
             ToolError::Stdout(e) => Some(e),
             _ => None,

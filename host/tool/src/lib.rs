@@ -6,6 +6,7 @@ pub mod cli;
 pub mod error;
 pub mod peers;
 pub mod report;
+pub mod states;
 pub mod stress;
 pub mod stress_cmd;
 pub mod svg;
@@ -48,6 +49,13 @@ impl Interpreter {
             program,
             prefix: vec!["lua".to_owned()],
         })
+    }
+
+    /// This executable running one of its own (hidden) subcommands: a scenario's child.
+    pub fn subcommand(name: &str) -> Result<Interpreter, ToolError> {
+        let mut me = Interpreter::this_exe()?;
+        me.prefix = vec![name.to_owned()];
+        Ok(me)
     }
 
     /// An `lmem-lua` (or compatible) binary at `path`.

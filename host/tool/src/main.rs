@@ -26,7 +26,13 @@ fn main() {
         argv[0] = b"lmem-lua".to_vec();
         std::process::exit(lmem_lua::standalone::main_with_args(&argv));
     }
-    if let Err(e) = cli::parse(raw).and_then(run) {
+    // A child of the states scenario: not a subcommand the help or completions show.
+    let result = if raw.get(1).is_some_and(|a| a == "__states") {
+        cli::parse_states_child(raw.into_iter().skip(1)).and_then(tool::states::child)
+    } else {
+        cli::parse(raw).and_then(run)
+    };
+    if let Err(e) = result {
         eprintln!("lmem: {e}");
         std::process::exit(e.exit_code());
     }

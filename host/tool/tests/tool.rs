@@ -226,6 +226,55 @@ fn bench_times_the_lean_path_and_runs_peers_on_stock() {
 }
 
 #[test]
+fn bench_states_scenario_measures_every_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scenarios=states",
+        "--states=30,60",
+        "--requests=40",
+        "--runs=2",
+        "--backends=stock,system,slab",
+        "--no-peers",
+        "--json",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["workloads"].as_array().unwrap().is_empty());
+    assert!(json["results"].as_array().unwrap().is_empty());
+    let states = &json["states"];
+    assert_eq!(states["counts"], serde_json::json!([30, 60]));
+    let footprint = states["footprint"].as_array().unwrap();
+    assert_eq!(footprint.len(), 3 * 2);
+    let live = |f: &Value| f["live_per_state"].as_f64().unwrap();
+    for f in footprint {
+        assert_eq!(f["runs"].as_array().unwrap().len(), 2, "{f}");
+        // The standard libraries and the program: more than 10 KiB of Lua data per state,
+        // the same on every configuration (Lua's requests do not depend on the allocator).
+        assert!(live(f) > 10_240.0, "{f}");
+        assert!((live(f) / live(&footprint[0]) - 1.0).abs() < 0.01, "{f}");
+        assert!(f["rss_per_state"].is_f64(), "{f}");
+        let reserved = &f["reserved_per_state"];
+        match f["config"].as_str().unwrap() {
+            "slab" => assert!(reserved.as_f64().unwrap() >= live(f), "{f}"),
+            "stock" => assert!(reserved.is_null(), "{f}"),
+            _ => {}
+        }
+    }
+    let rates = states["per_request"].as_array().unwrap();
+    assert_eq!(rates.len(), 3);
+    for r in rates {
+        assert!(r["per_second"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["runs"][0]["states"], 40);
+    }
+    let tables = text(&out.stderr);
+    assert!(tables.contains("RSS per state, N=60"), "{tables}");
+    assert!(tables.contains("| `slab` |"), "{tables}");
+}
+
+#[test]
 fn bench_reports_a_workload_that_does_not_verify() {
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("bench");
@@ -247,6 +296,7 @@ fn bench_reports_a_workload_that_does_not_verify() {
         "--no-peers",
         "--backends",
         "system",
+        "--scenarios=workloads",
         "--bench-dir",
         bench.to_str().unwrap(),
         "--out",

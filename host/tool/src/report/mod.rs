@@ -7,7 +7,7 @@
 //! are built once as data ([`Table`]) and rendered as markdown or HTML.
 
 mod html;
-mod tables;
+pub mod tables;
 mod targets;
 
 pub use tables::Table;
@@ -199,6 +199,9 @@ pub struct Report {
     /// Each lmem backend against the same allocator without the layer.
     #[serde(default)]
     pub comparisons: Vec<Comparison>,
+    /// The states scenario, when run.
+    #[serde(default)]
+    pub states: Option<crate::states::StatesReport>,
     /// The targets, each with what this run measured.
     #[serde(default)]
     pub targets: Vec<Target>,
@@ -495,6 +498,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             comparisons: Vec::new(),
+            states: None,
             targets: Vec::new(),
             failures: Vec::new(),
         };

@@ -287,6 +287,9 @@ impl Report {
         t.extend(self.comparison_table());
         t.extend(self.startup_table());
         t.extend(self.accounting_table());
+        if let Some(s) = &self.states {
+            t.extend(s.tables());
+        }
         t
     }
 }
