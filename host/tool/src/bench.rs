@@ -19,6 +19,7 @@ use super::cli::{BenchArgs, Scenario, check_names, compiled_backends};
 use super::peers;
 use super::report::{self, Accounting, Cell, ConfigInfo, Failure, MissingPeer, Report, Startup};
 use super::states::{self, StatesOptions, StatesReport};
+use super::trim::{self, TrimReport};
 use super::{Interpreter, ToolError, workspace_root};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
@@ -87,6 +88,7 @@ pub struct BenchOptions {
     lua: Option<PathBuf>,
     scenarios: Vec<Scenario>,
     states: StatesOptions,
+    spike_mib: usize,
 }
 
 /// A scenario's default size times the scale factor, at least `min`.
@@ -121,6 +123,9 @@ fn options(a: BenchArgs) -> BenchOptions {
                 .unwrap_or_else(|| scaled(states::DEFAULT_REQUESTS, a.scale, 20)),
             runs: a.runs,
         },
+        spike_mib: a
+            .spike_mib
+            .unwrap_or_else(|| scaled(trim::DEFAULT_SPIKE_MIB, a.scale, 4)),
     }
 }
 
@@ -515,6 +520,7 @@ fn collect(
     o: &BenchOptions,
     m: Measured,
     states: Option<StatesReport>,
+    trim: Option<TrimReport>,
     when: Conditions,
 ) -> Report {
     let baseline = if plan.configs.iter().any(|c| c.name == "system") {
@@ -581,6 +587,7 @@ fn collect(
         startup,
         comparisons: Vec::new(),
         states,
+        trim,
         targets: Vec::new(),
         failures: m.failures,
     };
@@ -650,30 +657,53 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
         Measured::nothing()
     };
     let states = if o.scenarios.contains(&Scenario::States) {
-        let bar = progress_bar((o.runs * plan.configs.len() * (o.states.counts.len() + 1)) as u64);
-        let (report, failures) = states::run(&plan.configs, &o.states, |msg| {
-            bar.set_message(msg);
-            bar.inc(1);
+        let steps = o.runs * plan.configs.len() * (o.states.counts.len() + 1);
+        let (report, failures) =
+            with_bar(steps, |step| states::run(&plan.configs, &o.states, step))?;
+        report_failures(&failures);
+        measured.failures.extend(failures);
+        Some(report)
+    } else {
+        None
+    };
+    let trim = if o.scenarios.contains(&Scenario::Trim) {
+        let (report, failures) = with_bar(plan.configs.len(), |step| {
+            trim::run(&plan.interp, &plan.configs, o.spike_mib, &scratch.dir, step)
         })?;
-        bar.finish_and_clear();
-        for f in &failures {
-            eprintln!(
-                "FAILED: {} on {} (run {}): {}\n{}",
-                f.workload,
-                f.config,
-                f.run,
-                f.status,
-                indent(&f.stderr)
-            );
-        }
+        report_failures(&failures);
         measured.failures.extend(failures);
         Some(report)
     } else {
         None
     };
     drop(scratch);
-    let rep = collect(plan, &o, measured, states, when);
+    let rep = collect(plan, &o, measured, states, trim, when);
     output(&rep, &o)
+}
+
+/// Runs `f` with a progress bar of `steps` steps, which `f` advances with a message per step.
+fn with_bar<T>(steps: usize, f: impl FnOnce(&mut dyn FnMut(String)) -> T) -> T {
+    let bar = progress_bar(steps as u64);
+    let out = f(&mut |msg| {
+        bar.set_message(msg);
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    out
+}
+
+/// Prints a scenario's failures as the workloads' are printed.
+fn report_failures(failures: &[Failure]) {
+    for f in failures {
+        eprintln!(
+            "FAILED: {} on {} (run {}): {}\n{}",
+            f.workload,
+            f.config,
+            f.run,
+            f.status,
+            indent(&f.stderr)
+        );
+    }
 }
 
 fn indent(s: &str) -> String {

@@ -95,9 +95,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH")]
     pub lua: Option<PathBuf>,
     /// The scenarios to run: workloads (every workload of lua/bench, and the start-up RSS),
-    /// states (many small states: footprint and state per request).
+    /// states (many small states: footprint and state per request), trim (a spike of Lua data
+    /// freed, collected, then lmem.trim()).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum,
-          default_values_t = [Scenario::Workloads, Scenario::States])]
+          default_values_t = [Scenario::Workloads, Scenario::States, Scenario::Trim])]
     pub scenarios: Vec<Scenario>,
     /// States alive at once in the states scenario, one measurement per count (e.g.
     /// 2000,10000) [default: 2000 × --scale].
@@ -107,6 +108,9 @@ pub struct BenchArgs {
     /// [default: 5000 × --scale].
     #[arg(long, value_name = "N", value_parser = positive_count)]
     pub requests: Option<usize>,
+    /// MiB of Lua data the trim scenario builds and frees [default: 200 × --scale].
+    #[arg(long, value_name = "MIB", value_parser = positive_count)]
+    pub spike_mib: Option<usize>,
 }
 
 /// A scenario of `lmem bench`.
@@ -116,6 +120,8 @@ pub enum Scenario {
     Workloads,
     /// Many small states: RSS per state, and states per second made, run and closed.
     States,
+    /// A spike of Lua data freed, collected, then `lmem.trim()`: what RSS comes back.
+    Trim,
 }
 
 /// `lmem __states`: a child of the states scenario of `lmem bench` (one measurement, as JSON

@@ -11,6 +11,7 @@ pub mod stress;
 pub mod stress_cmd;
 pub mod svg;
 pub mod trace_cmd;
+pub mod trim;
 
 pub use error::ToolError;
 

@@ -275,6 +275,52 @@ fn bench_states_scenario_measures_every_configuration() {
 }
 
 #[test]
+fn bench_trim_scenario_measures_rss_around_a_spike() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scenarios=trim",
+        "--spike-mib=8",
+        "--backends=stock,system,slab",
+        "--no-peers",
+        "--json",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let trim = &json["trim"];
+    assert_eq!(trim["spike_mib"], 8);
+    let rows = trim["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let mib = |v: &Value| v.as_u64().unwrap() as f64 / 1048576.0;
+    for r in rows {
+        assert!(r["lua_kib"].as_u64().unwrap() >= 8 * 1024, "{r}");
+        assert!(mib(&r["spike"]) >= mib(&r["before"]) + 6.0, "{r}");
+        assert!(mib(&r["collected"]) <= mib(&r["spike"]) + 0.25, "{r}");
+        if r["config"] == "stock" {
+            assert!(r["trimmed"].is_null(), "no lmem module on stock: {r}");
+        } else {
+            assert!(mib(&r["trimmed"]) <= mib(&r["collected"]) + 0.25, "{r}");
+        }
+    }
+    // slab's trim gives its empty pages back.
+    let slab = rows.iter().find(|r| r["config"] == "slab").unwrap();
+    assert!(
+        mib(&slab["trimmed"]) + 1.0 < mib(&slab["collected"]),
+        "{slab}"
+    );
+    let targets = json["targets"].as_array().unwrap();
+    assert!(targets.iter().any(|t| {
+        t["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("`slab` RSS after `lmem.trim()` <= 1.3x")
+    }));
+    assert!(text(&out.stderr).contains("| `slab` |"));
+}
+
+#[test]
 fn bench_reports_a_workload_that_does_not_verify() {
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("bench");

@@ -202,6 +202,9 @@ pub struct Report {
     /// The states scenario, when run.
     #[serde(default)]
     pub states: Option<crate::states::StatesReport>,
+    /// The trim scenario, when run.
+    #[serde(default)]
+    pub trim: Option<crate::trim::TrimReport>,
     /// The targets, each with what this run measured.
     #[serde(default)]
     pub targets: Vec<Target>,
@@ -499,6 +502,7 @@ pub(crate) mod tests {
                 .collect(),
             comparisons: Vec::new(),
             states: None,
+            trim: None,
             targets: Vec::new(),
             failures: Vec::new(),
         };

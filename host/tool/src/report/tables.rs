@@ -290,6 +290,9 @@ impl Report {
         if let Some(s) = &self.states {
             t.extend(s.tables());
         }
+        if let Some(s) = &self.trim {
+            t.extend(s.tables());
+        }
         t
     }
 }

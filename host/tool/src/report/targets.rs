@@ -25,6 +25,10 @@ pub const STARTUP_OVER_STOCK_MIB: f64 = 0.5;
 pub const SLAB_VS_SYSTEM: f64 = 0.85;
 /// Most slab's geomean time may be, over the best preloaded peer's.
 pub const SLAB_VS_BEST_PEER: f64 = 0.95;
+/// Most the RSS after `lmem.trim()` may be, over the RSS before the spike.
+pub const TRIM_RATIO: f64 = 1.3;
+/// The backends the trim target applies to.
+pub const TRIM_BACKENDS: [&str; 3] = ["slab", "jemalloc", "mimalloc"];
 
 /// A ratio target `value <= limit`.
 fn ratio_at_most(target: String, value: f64, limit: f64, detail: &str) -> Target {
@@ -48,6 +52,7 @@ pub fn all(r: &Report) -> Vec<Target> {
     startup(r, &mut t);
     same_allocator(r, &mut t);
     slab(r, &mut t);
+    trim(r, &mut t);
     t
 }
 
@@ -168,6 +173,23 @@ fn slab(r: &Report, t: &mut Vec<Target>) {
             1.0,
             &format!(" at worst ({w})"),
         ));
+    }
+}
+
+/// RSS after `lmem.trim()` over RSS before the spike, for the backends that should give back.
+fn trim(r: &Report, t: &mut Vec<Target>) {
+    let Some(trim) = &r.trim else {
+        return;
+    };
+    for b in TRIM_BACKENDS {
+        if let Some(x) = trim.row(b).and_then(|row| row.trimmed_over_before()) {
+            t.push(ratio_at_most(
+                format!("`{b}` RSS after `lmem.trim()` <= {TRIM_RATIO}x RSS before the spike"),
+                x,
+                TRIM_RATIO,
+                "",
+            ));
+        }
     }
 }
 
