@@ -38,6 +38,8 @@ pub enum Command {
     Trace(TraceCommand),
     /// Run many Lua states on many threads with faults and hot swaps; check nothing is lost.
     Stress(StressArgs),
+    /// Render a report.json again: report.html beside it (or in --out), markdown on stdout.
+    Report(ReportArgs),
     /// List the compiled backends and the LD_PRELOAD peers installed.
     Backends,
     /// Print a shell completion script (lmem completions bash > /etc/bash_completion.d/lmem).
@@ -151,6 +153,17 @@ pub enum StatesMode {
     Footprint,
     /// `count` states made, run and closed one after another.
     Requests,
+}
+
+/// `lmem report`.
+#[derive(Clone, Debug, Args)]
+pub struct ReportArgs {
+    /// The report.json `lmem bench` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where report.html goes [default: the directory of FILE].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `lmem trace …`.

@@ -56,6 +56,20 @@ pub enum ToolError {
         /// What is wrong, and where.
         source: TraceError,
     },
+    /// A report file cannot be read.
+    ReadReport {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A report file is not a report of this layout.
+    BadReport {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: serde_json::Error,
+    },
     /// The stress run was asked for something it cannot do, or could not run.
     Stress(StressError),
     /// An output file or directory cannot be made or written.
@@ -101,7 +115,9 @@ impl ToolError {
             | ToolError::NoWorkloads { .. }
             | ToolError::NoInterpreter { .. }
             | ToolError::OpenTrace { .. }
-            | ToolError::BadTrace { .. } => 2,
+            | ToolError::BadTrace { .. }
+            | ToolError::ReadReport { .. }
+            | ToolError::BadReport { .. } => 2,
             ToolError::Stress(e) if e.is_usage() => 2,
             ToolError::Stress(_)
             | ToolError::Write { .. }
@@ -148,6 +164,15 @@ impl fmt::Display for ToolError {
             ToolError::BadTrace { path, source } => {
                 write!(f, "bad trace file '{}': {source}", path.display())
             }
+            ToolError::ReadReport { path, source } => {
+                write!(f, "cannot read report '{}': {source}", path.display())
+            }
+            ToolError::BadReport { path, source } => write!(
+                f,
+                "'{}' is not a report.json of lmem bench (schema {}): {source}",
+                path.display(),
+                crate::report::SCHEMA
+            ),
             ToolError::Stress(e) => e.fmt(f),
             ToolError::Write { path, source } => {
                 write!(f, "cannot write '{}': {source}", path.display())
@@ -177,9 +202,11 @@ impl std::error::Error for ToolError {
         match self {
             ToolError::BenchDir { source, .. }
             | ToolError::OpenTrace { source, .. }
+            | ToolError::ReadReport { source, .. }
             | ToolError::Write { source, .. }
             | ToolError::Spawn { source, .. } => Some(source),
             ToolError::BadTrace { source, .. } => Some(source),
+            ToolError::BadReport { source, .. } => Some(source),
             ToolError::Stress(e) => Some(e),
             ToolError::StatesChild(e) => Some(e),
             ToolError::Encode(e) => Some(e),

@@ -4,6 +4,7 @@
 //! lmem bench [options]             every workload × backend (+ LD_PRELOAD peers), with a report
 //! lmem trace record|replay|info    allocation traces
 //! lmem stress [options]            many states on many threads, with faults and hot swaps
+//! lmem report report.json          render a report again (report.html, markdown)
 //! lmem backends                    compiled backends and installed peers
 //! lmem completions SHELL           a completion script for bash, zsh, fish, …
 //! lmem lua [lmem-lua args]         the lmem-lua interpreter itself
@@ -43,6 +44,7 @@ fn run(cli: cli::Cli) -> Result<(), ToolError> {
         Command::Bench(a) => tool::bench::run(a),
         Command::Trace(t) => tool::trace_cmd::run(t),
         Command::Stress(a) => tool::stress_cmd::run(a),
+        Command::Report(a) => tool::report::render_cmd(a),
         Command::Backends => tool::backends_cmd(),
         Command::Completions { shell } => cli::completions(shell),
         // `main` runs `lmem lua` before parsing, so this is not reached; were it, the same.

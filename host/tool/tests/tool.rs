@@ -123,7 +123,8 @@ fn bench_writes_report_json_and_html() {
 
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    // Time, memory, system against stock, start-up, the states (2) and trim.
+    assert_eq!(html.matches("<svg").count(), 7, "seven charts");
     assert!(!html.contains("chart not drawn"));
     for w in ["binary_trees", "strings"] {
         assert!(html.contains(w));
@@ -514,6 +515,38 @@ fn backends_lists_compiled_backends_and_peers() {
 }
 
 #[test]
+fn report_renders_a_report_json_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = root().join("host/tool/tests/fixtures/report.json");
+    let out = run(lmem()
+        .arg("report")
+        .arg(&fixture)
+        .arg("--out")
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let md = text(&out.stdout);
+    for part in [
+        "| **geomean** |",
+        "| `system` / `stock` |",
+        "RSS per state, N=100",
+        "Trim:",
+    ] {
+        assert!(md.contains(part), "{part}: {md}");
+    }
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 7);
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{}").unwrap();
+    let out = run(lmem().arg("report").arg(&junk));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a report.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn unknown_command_and_help() {
     let out = run(lmem().arg("frob"));
     assert_eq!(out.status.code(), Some(2));
@@ -537,6 +570,7 @@ fn every_subcommand_has_help() {
         &["trace", "info"],
         &["stress"],
         &["backends"],
+        &["report"],
         &["completions"],
     ] {
         let out = run(lmem().args(cmd).arg("--help"));

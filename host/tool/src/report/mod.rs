@@ -417,6 +417,34 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `lmem report FILE [--out DIR]`: reads a `report.json`, computes what is derived again (so a
+/// newer tool shows an older run with its own tables and targets), writes `report.html` into
+/// `DIR` (default: beside FILE) and prints the markdown tables.
+pub fn render_cmd(a: crate::cli::ReportArgs) -> Result<(), ToolError> {
+    let text = std::fs::read_to_string(&a.file).map_err(|source| ToolError::ReadReport {
+        path: a.file.clone(),
+        source,
+    })?;
+    let mut rep: Report = serde_json::from_str(&text).map_err(|source| ToolError::BadReport {
+        path: a.file.clone(),
+        source,
+    })?;
+    rep.compute();
+    let dir = match a.out {
+        Some(d) => d,
+        None => a
+            .file
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    std::fs::create_dir_all(&dir).map_err(ToolError::write(&dir))?;
+    let html = dir.join("report.html");
+    std::fs::write(&html, rep.html()).map_err(ToolError::write(&html))?;
+    print!("{}", rep.markdown());
+    println!("\nreport: {}", html.display());
+    Ok(())
+}
+
 /// Writes `report.json` and `report.html` into `dir`.
 pub fn write(rep: &Report, dir: &Path) -> Result<Written, ToolError> {
     let json = dir.join("report.json");
