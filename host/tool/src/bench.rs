@@ -121,7 +121,7 @@ fn options(a: BenchArgs) -> BenchOptions {
             requests: a
                 .requests
                 .unwrap_or_else(|| scaled(states::DEFAULT_REQUESTS, a.scale, 20)),
-            runs: a.runs,
+            runs: a.runs.min(states::MAX_RUNS),
         },
         spike_mib: a
             .spike_mib

@@ -35,6 +35,9 @@ pub const SCRIPT: &str = include_str!("../lua/state.lua");
 pub const DEFAULT_STATES: usize = 2000;
 /// States made, run and closed per measurement of the request rate, by default.
 pub const DEFAULT_REQUESTS: usize = 5000;
+/// Runs of each measurement at most (`--runs` when fewer): its figures move little between
+/// runs, and three keep the scenario under a minute with the defaults.
+pub const MAX_RUNS: usize = 3;
 /// States made and closed before the timed ones (untimed warm-up).
 const WARM_UP: usize = 200;
 

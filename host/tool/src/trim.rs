@@ -167,8 +167,9 @@ impl TrimReport {
                         Some(t) => format!("{} ({})", mib(t), times(r.trimmed_over_before())),
                         None => "no `lmem` module".to_owned(),
                     },
+                    // RSS may also grow by a page or two: that is nothing given back.
                     r.released_mib()
-                        .map_or("–".to_owned(), |m| format!("{m:.1}")),
+                        .map_or("–".to_owned(), |m| format!("{:.1}", m.max(0.0))),
                 ]
             })
             .collect();

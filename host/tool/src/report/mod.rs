@@ -362,7 +362,7 @@ impl Report {
     fn compute_comparisons(&self) -> Vec<Comparison> {
         self.pairs()
             .into_iter()
-            .map(|(config, against)| {
+            .filter_map(|(config, against)| {
                 let per_workload: Vec<PairCell> = self
                     .workloads
                     .iter()
@@ -378,15 +378,18 @@ impl Report {
                         })
                     })
                     .collect();
+                if per_workload.is_empty() {
+                    return None; // no workload ran on both
+                }
                 let t: Vec<f64> = per_workload.iter().filter_map(|p| p.time_ratio).collect();
                 let r: Vec<f64> = per_workload.iter().filter_map(|p| p.rss_ratio).collect();
-                Comparison {
+                Some(Comparison {
                     config,
                     against,
                     time_ratio: geomean(&t),
                     rss_ratio: geomean(&r),
                     per_workload,
-                }
+                })
             })
             .collect()
     }
