@@ -31,7 +31,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every workload of lua/bench under every backend and peer; write a report.
+    /// Benchmark stock Lua, every backend and every peer (workloads, many states, trim); write a
+    /// report.
     Bench(BenchArgs),
     /// Record, replay or summarise an allocation trace.
     #[command(subcommand)]
@@ -47,7 +48,7 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Run the lmem-lua interpreter (lmem lua [lmem options] [lua options] [script [args]]).
+    /// Run the lmem-lua interpreter: lmem lua LMEM-OPTIONS... LUA-OPTIONS... SCRIPT ARGS...
     ///
     /// Everything after `lua` goes to the interpreter untouched, as bytes; `lmem lua --help`
     /// is the interpreter's own help.

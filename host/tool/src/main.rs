@@ -1,7 +1,7 @@
 //! `lmem`: benchmarks, reports and allocation traces for lmem's backends.
 //!
 //! ```text
-//! lmem bench [options]             every workload × backend (+ LD_PRELOAD peers), with a report
+//! lmem bench [options]             workloads, states and trim on stock, backends and peers
 //! lmem trace record|replay|info    allocation traces
 //! lmem stress [options]            many states on many threads, with faults and hot swaps
 //! lmem report report.json          render a report again (report.html, markdown)

@@ -245,7 +245,10 @@ fn bench_states_scenario_measures_every_configuration() {
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["workloads"].as_array().unwrap().is_empty());
     assert!(json["results"].as_array().unwrap().is_empty());
-    assert!(json["comparisons"].as_array().unwrap().is_empty(), "no workload ran");
+    assert!(
+        json["comparisons"].as_array().unwrap().is_empty(),
+        "no workload ran"
+    );
     let states = &json["states"];
     assert_eq!(states["counts"], serde_json::json!([30, 60]));
     let footprint = states["footprint"].as_array().unwrap();
