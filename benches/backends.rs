@@ -23,7 +23,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lmem::backends::{Bump, Jemalloc, Mimalloc, Slab, System};
-use lmem::wrap::Operation;
+use lmem::wrap::CallKind;
 use lmem::{Backend, Rng, Tag, Tracking};
 use std::hint::black_box;
 use std::ptr::NonNull;
@@ -163,7 +163,7 @@ impl Floor {
         let addrs = rec
             .take_log()
             .into_iter()
-            .filter(|e| matches!(e.op, Operation::Allocate(_)))
+            .filter(|e| matches!(e.op, CallKind::Allocate(_)))
             .map(|e| NonNull::new(e.result as *mut u8).expect("the mix never fails"))
             .collect();
         Floor {

@@ -6,7 +6,7 @@
 #
 # Parts (one summary line each at the end, PASS / FAIL / SKIP):
 #   asan-quick  AddressSanitizer (+ LeakSanitizer): lmem (lib + every integration test, with the
-#               bump and slab backends compiled in so tests/fuzz.rs covers them), lmem-bump,
+#               bump and slab backends compiled in so the fuzz_* tests cover them), lmem-bump,
 #               lmem-slab; PROPTEST_CASES=16 for the proptests that read it.
 #   asan        (all) the same plus lmem-system and lmem-backend, default case counts.
 #   tsan        (all) ThreadSanitizer on the multi-thread tests of bump and slab
@@ -60,7 +60,7 @@ findings() {
 }
 
 # ASan options:
-# - allocator_may_return_null=1: the contract (DESIGN.md §2) is that an impossible request
+# - allocator_may_return_null=1: the backend contract (backends/api) is that an impossible request
 #   answers NULL, and the tests ask malloc for sizes beyond ASan's 1 TiB cap on purpose; by
 #   default ASan would report "allocation-size-too-big" instead of returning NULL.
 # - detect_leaks=1: LeakSanitizer at exit of every test binary (a leak is a finding).

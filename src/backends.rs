@@ -22,7 +22,7 @@ pub use lmem_bump::Bump;
 #[cfg(feature = "jemalloc")]
 pub use lmem_jemalloc::Jemalloc;
 #[cfg(feature = "mimalloc")]
-pub use lmem_mimalloc::Mimalloc;
+pub use lmem_mimalloc::{Mimalloc, SharedMimalloc};
 #[cfg(feature = "slab")]
 pub use lmem_slab::Slab;
 
@@ -183,6 +183,8 @@ backend_table! {
     Jemalloc: Jemalloc = "jemalloc", Jemalloc::new(), exact: false;
     #[cfg(feature = "mimalloc")]
     Mimalloc: Mimalloc = "mimalloc", Mimalloc::new(), exact: true;
+    #[cfg(feature = "mimalloc")]
+    MimallocShared: SharedMimalloc = "mimalloc-shared", SharedMimalloc::new(), exact: true;
     #[cfg(feature = "bump")]
     Bump: Bump = "bump", Bump::new(), exact: true;
     #[cfg(feature = "slab")]
@@ -192,11 +194,14 @@ backend_table! {
 // The table's `exact: true` rows must be types that declare the capability: this fails to
 // compile if one does not.
 const _: () = {
+    #[allow(dead_code)]
     fn declared<B: ExactOwnership>() {}
     #[allow(dead_code)]
     fn check() {
         #[cfg(feature = "mimalloc")]
         declared::<Mimalloc>();
+        #[cfg(feature = "mimalloc")]
+        declared::<SharedMimalloc>();
         #[cfg(feature = "bump")]
         declared::<Bump>();
         #[cfg(feature = "slab")]

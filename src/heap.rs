@@ -437,17 +437,29 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
     // ---------------------------------------------------------------------------------------
     // The raising variants and plain blocks.
 
-    /// `luaM_saferealloc_`: [`Heap::try_realloc`] that raises on failure.
+    /// [`Heap::try_realloc`] that raises on failure: Lua's `luaM_saferealloc_` (also under that
+    /// name, [`Heap::saferealloc`]).
     ///
     /// # Safety
     ///
     /// As [`Heap::try_realloc`].
-    pub unsafe fn saferealloc(&mut self, block: *mut u8, osize: usize, nsize: usize) -> *mut u8 {
+    pub unsafe fn realloc(&mut self, block: *mut u8, osize: usize, nsize: usize) -> *mut u8 {
         // SAFETY: the caller's contract is ours.
         match unsafe { self.try_realloc(block, osize, nsize) } {
             Ok(p) => p,
             Err(e) => self.raise(e),
         }
+    }
+
+    /// Lua's name for [`Heap::realloc`] (`luaM_saferealloc_`).
+    ///
+    /// # Safety
+    ///
+    /// As [`Heap::try_realloc`].
+    #[doc(alias = "luaM_saferealloc_")]
+    pub unsafe fn saferealloc(&mut self, block: *mut u8, osize: usize, nsize: usize) -> *mut u8 {
+        // SAFETY: the caller's contract is `realloc`'s.
+        unsafe { self.realloc(block, osize, nsize) }
     }
 
     /// `luaM_malloc_`: a new block of `size` bytes for an object of type `tag`; null for 0.
@@ -484,7 +496,7 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
     // Typed helpers (`luaM_new`, `luaM_newvector`, `luaM_growvector`, …).
 
     /// `luaM_new`: uninitialised room for one `T`, tagged `tag`.
-    pub fn try_new<T>(&mut self, tag: Tag) -> Result<NonNull<T>, MemError> {
+    pub fn try_new_object<T>(&mut self, tag: Tag) -> Result<NonNull<T>, MemError> {
         const {
             assert!(
                 align_of::<T>() <= lmem_backend::ALIGN,
@@ -497,16 +509,16 @@ impl<B: Backend, A: Accounting> Heap<B, A> {
         self.alloc_block(size_of::<T>(), tag).map(NonNull::cast)
     }
 
-    /// [`Heap::try_new`] that raises on failure.
+    /// [`Heap::try_new_object`] that raises on failure.
     pub fn new_object<T>(&mut self, tag: Tag) -> NonNull<T> {
-        self.try_new(tag).unwrap_or_else(|e| self.raise(e))
+        self.try_new_object(tag).unwrap_or_else(|e| self.raise(e))
     }
 
-    /// `luaM_freemem`/`luaM_free` for one `T` made by [`Heap::try_new`].
+    /// `luaM_freemem`/`luaM_free` for one `T` made by [`Heap::try_new_object`].
     ///
     /// # Safety
     ///
-    /// `obj` came from this heap's `try_new::<T>`/`new_object::<T>` and is not used afterwards.
+    /// `obj` came from this heap's `try_new_object::<T>`/`new_object::<T>` and is not used afterwards.
     pub unsafe fn free_object<T>(&mut self, obj: NonNull<T>) {
         if size_of::<T>() != 0 {
             // SAFETY: a live block of size `size_of::<T>()` (caller).

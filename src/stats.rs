@@ -52,7 +52,7 @@ impl Histogram {
         self.buckets[Self::bucket(size)] += 1;
     }
 
-    /// The original design notes' three classes: `[≤ 64 B, ≤ 1 KiB, larger]`.
+    /// Three coarse classes, the split a memory monitor reports: `[≤ 64 B, ≤ 1 KiB, larger]`.
     pub fn coarse(&self) -> [u64; 3] {
         let small = self.buckets[..3].iter().sum();
         let medium = self.buckets[3..7].iter().sum();
@@ -348,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn coarse_classes_match_the_design_notes() {
+    fn coarse_classes_split_at_64_b_and_1_kib() {
         let mut h = Histogram::default();
         for s in [1, 64, 65, 1024, 1025, 1 << 30] {
             h.add(s);

@@ -308,7 +308,7 @@ fn truncated_and_corrupt_traces_have_these_messages() {
     }
 }
 
-/// Found by tests/fuzz.rs: with a limit of 2 to 7 elements, `try_grow_vector` grew a small
+/// Found by the fuzz harness (tests/fuzz_heap.rs): with a limit of 2 to 7 elements, `try_grow_vector` grew a small
 /// vector to `MIN_VECTOR` (4) elements, past the limit (Lua's own `luaM_growaux_` has the same
 /// arithmetic but only ever passes limits far above 8). The growth is now clamped to the limit.
 #[test]

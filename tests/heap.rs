@@ -396,7 +396,7 @@ fn typed_objects() {
         next: usize,
     }
     let mut h = heap();
-    let n = h.try_new::<Node>(Tag::Table).unwrap();
+    let n = h.try_new_object::<Node>(Tag::Table).unwrap();
     // SAFETY: room for one Node.
     unsafe { n.write(Node { key: 7, next: 0 }) };
     assert_eq!(h.stats().live, size_of::<Node>());

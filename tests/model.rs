@@ -6,13 +6,13 @@ use lmem::backends::System;
 use lmem::{
     Backend, Checker, FaultInjection, FaultPlan, Heap, Monitor, Registry, Swap, Tag, Tracking,
 };
-use lmem_backend::conformance::{Op, fill, ops, verify};
+use lmem_backend::conformance::{Step, fill, ops, verify};
 use proptest::prelude::*;
 use std::ptr::NonNull;
 
 /// Runs `ops` through a heap over `backend`, checking accounting after every step. A limit makes
 /// some requests fail; failures must change nothing.
-fn run<B: Backend>(backend: B, ops: &[Op], limit: Option<usize>) -> Heap<B> {
+fn run<B: Backend>(backend: B, ops: &[Step], limit: Option<usize>) -> Heap<B> {
     let mut heap = Heap::new(backend);
     heap.set_limit(limit);
     let mut live: Vec<(*mut u8, usize, u64)> = Vec::new();
@@ -21,7 +21,7 @@ fn run<B: Backend>(backend: B, ops: &[Op], limit: Option<usize>) -> Heap<B> {
     for (seed, &op) in ops.iter().enumerate() {
         let seed = seed as u64;
         match op {
-            Op::Alloc(n, tag) => match heap.try_malloc(n, tag) {
+            Step::Alloc(n, tag) => match heap.try_malloc(n, tag) {
                 Ok(p) => {
                     // SAFETY: a fresh block of `n` bytes.
                     unsafe { fill(NonNull::new(p).unwrap(), n, seed) };
@@ -34,7 +34,7 @@ fn run<B: Backend>(backend: B, ops: &[Op], limit: Option<usize>) -> Heap<B> {
                     failures += 1;
                 }
             },
-            Op::Resize(i, n) if !live.is_empty() => {
+            Step::Resize(i, n) if !live.is_empty() => {
                 let i = i % live.len();
                 let (p, o, s) = live[i];
                 // SAFETY: `p` is live with `o` bytes.
@@ -60,7 +60,7 @@ fn run<B: Backend>(backend: B, ops: &[Op], limit: Option<usize>) -> Heap<B> {
                     }
                 }
             }
-            Op::Free(i) if !live.is_empty() => {
+            Step::Free(i) if !live.is_empty() => {
                 let (p, o, s) = live.swap_remove(i % live.len());
                 // SAFETY: `p` is live with `o` bytes, freed once.
                 unsafe {
@@ -146,20 +146,20 @@ fn heap_over_random_faults_stays_exact() {
         let mut rng = lmem::Rng::new(seed);
         let mut live = Vec::new();
         for _ in 0..3000 {
-            match lmem_backend::conformance::random_op(&mut rng, 8192) {
-                Op::Alloc(n, t) => {
+            match lmem_backend::conformance::random_step(&mut rng, 8192) {
+                Step::Alloc(n, t) => {
                     if let Ok(p) = heap.try_malloc(n, t) {
                         live.push((p, n));
                     }
                 }
-                Op::Resize(i, n) if !live.is_empty() => {
+                Step::Resize(i, n) if !live.is_empty() => {
                     let i = i % live.len();
                     // SAFETY: live with its size.
                     if let Ok(q) = unsafe { heap.try_realloc(live[i].0, live[i].1, n) } {
                         live[i] = (q, n);
                     }
                 }
-                Op::Free(i) if !live.is_empty() => {
+                Step::Free(i) if !live.is_empty() => {
                     let (p, n) = live.swap_remove(i % live.len());
                     // SAFETY: live with its size.
                     unsafe { heap.free(p, n) };

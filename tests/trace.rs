@@ -3,7 +3,7 @@
 use lmem::backends::System;
 use lmem::trace::{Event, Header, Op, Recorder, Trace, TraceError, replay};
 use lmem::{Backend, Checker, Heap, Tag};
-use lmem_backend::conformance::{Op as RandomOp, Rng, random_op};
+use lmem_backend::conformance::{Rng, Step as RandomStep, random_step};
 use proptest::prelude::*;
 use std::io::{self, Write};
 
@@ -21,19 +21,19 @@ fn random_workload<B: Backend>(heap: &mut Heap<B>, seed: u64, n: usize) {
                 assert!(unsafe { heap.try_realloc(p, size, usize::MAX / 2) }.is_err());
             }
         }
-        match random_op(&mut rng, 16 * 1024) {
-            RandomOp::Alloc(size, tag) => {
+        match random_step(&mut rng, 16 * 1024) {
+            RandomStep::Alloc(size, tag) => {
                 let p = heap.try_malloc(size, tag).unwrap();
                 live.push((p, size));
             }
-            RandomOp::Resize(i, new) if !live.is_empty() => {
+            RandomStep::Resize(i, new) if !live.is_empty() => {
                 let i = i % live.len();
                 let (p, size) = live[i];
                 // SAFETY: live block of `size` bytes; replaced by the result.
                 let q = unsafe { heap.try_realloc(p, size, new) }.unwrap();
                 live[i] = (q, new);
             }
-            RandomOp::Free(i) if !live.is_empty() => {
+            RandomStep::Free(i) if !live.is_empty() => {
                 let (p, size) = live.swap_remove(i % live.len());
                 // SAFETY: live block of `size` bytes, freed once.
                 unsafe { heap.free(p, size) };

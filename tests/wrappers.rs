@@ -1,7 +1,7 @@
 //! The wrapper backends: each passes the conformance kit, and each does its own job.
 
 use lmem::backends::System;
-use lmem::wrap::{Complaint, GUARD, Operation};
+use lmem::wrap::{CallKind, Complaint, GUARD};
 use lmem::{Backend, Checker, FaultInjection, FaultPlan, Monitor, Registry, Tag, Tracking};
 use lmem_backend::Ownership;
 
@@ -47,13 +47,13 @@ fn tracking_counts_and_logs_every_call() {
     assert_eq!((s.live, s.peak), (0, 100));
     let log = t.log();
     assert_eq!(log.len(), 4);
-    assert_eq!(log[0].op, Operation::Allocate(Tag::String));
+    assert_eq!(log[0].op, CallKind::Allocate(Tag::String));
     assert_eq!(log[0].result, p.as_ptr() as usize);
     assert_eq!((log[1].old_size, log[1].new_size), (10, 100));
     assert_eq!(log[2].result, 0, "a failure logs no result");
     assert_eq!(
         (log[3].op, log[3].ptr),
-        (Operation::Free, q.as_ptr() as usize)
+        (CallKind::Free, q.as_ptr() as usize)
     );
     assert_eq!(t.take_log().len(), 4);
     assert!(t.log().is_empty());

@@ -10,10 +10,16 @@ fn main() -> mlua::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "system".to_owned());
-    let state = match MluaState::new(&name) {
-        Ok(Some(state)) => state,
-        Ok(None) => {
-            eprintln!("cannot create the Lua state: not enough memory");
+    let state = match MluaState::with_options(
+        &name,
+        lmem_mlua::Options {
+            limit: None,
+            detailed: true,
+        },
+    ) {
+        Ok(state) => state,
+        Err(e @ lmem_mlua::Error::NotEnoughMemory) => {
+            eprintln!("{e}");
             std::process::exit(1);
         }
         Err(e) => {

@@ -21,4 +21,4 @@ pub use checker::{Checker, Complaint, GUARD};
 pub use fault::{FaultInjection, FaultPlan};
 pub use monitor::{Monitor, MonitorReport};
 pub use registry::Registry;
-pub use tracking::{Event, Operation, Tracking, TrackingStats};
+pub use tracking::{CallKind, LoggedCall, Tracking, TrackingStats};

@@ -1,6 +1,6 @@
 //! `Monitor`: a record per live block (size, tag, sequence number), and at close a leak report
-//! and a size distribution — the original design notes' monitoring allocator, with each free
-//! matched by its pointer.
+//! and a size distribution: a monitoring allocator, with each free matched to its own record by
+//! its pointer (not to the first live record of the same size).
 
 use super::blocks::{BlockRecord, BlockTable};
 use crate::stats::Histogram;

@@ -1,12 +1,12 @@
 //! `Tracking`: totals, peak and counts of a backend's traffic, and optionally a log of every
-//! call (the original design notes' tracking allocator).
+//! call, with its result.
 
 use lmem_backend::{Backend, BackendStats, ExactOwnership, Ownership, ResetUnsupported, Tag};
 use std::ptr::NonNull;
 
-/// What kind of call an [`Event`] records.
+/// What kind of call a [`LoggedCall`] records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
+pub enum CallKind {
     /// `allocate(size, tag)`.
     Allocate(Tag),
     /// `resize(ptr, old, new)`.
@@ -17,9 +17,9 @@ pub enum Operation {
 
 /// One logged call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
+pub struct LoggedCall {
     /// The call.
-    pub op: Operation,
+    pub op: CallKind,
     /// The block passed in (0 for an allocation).
     pub ptr: usize,
     /// Its size (0 for an allocation).
@@ -52,7 +52,7 @@ pub struct TrackingStats {
 pub struct Tracking<B> {
     inner: B,
     stats: TrackingStats,
-    log: Option<Vec<Event>>,
+    log: Option<Vec<LoggedCall>>,
     name: String,
 }
 
@@ -82,12 +82,12 @@ impl<B: Backend> Tracking<B> {
     }
 
     /// The log so far (empty when not logging).
-    pub fn log(&self) -> &[Event] {
+    pub fn log(&self) -> &[LoggedCall] {
         self.log.as_deref().unwrap_or_default()
     }
 
     /// Takes the log, leaving it empty (logging goes on).
-    pub fn take_log(&mut self) -> Vec<Event> {
+    pub fn take_log(&mut self) -> Vec<LoggedCall> {
         self.log.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
@@ -103,14 +103,14 @@ impl<B: Backend> Tracking<B> {
 
     fn record(
         &mut self,
-        op: Operation,
+        op: CallKind,
         ptr: usize,
         old_size: usize,
         new_size: usize,
         result: usize,
     ) {
         if let Some(log) = &mut self.log {
-            log.push(Event {
+            log.push(LoggedCall {
                 op,
                 ptr,
                 old_size,
@@ -143,7 +143,7 @@ unsafe impl<B: Backend> Backend for Tracking<B> {
             }
             None => self.stats.failures += 1,
         }
-        self.record(Operation::Allocate(tag), 0, 0, size, addr(p));
+        self.record(CallKind::Allocate(tag), 0, 0, size, addr(p));
         p
     }
 
@@ -152,7 +152,7 @@ unsafe impl<B: Backend> Backend for Tracking<B> {
         unsafe { self.inner.deallocate(ptr, size) };
         self.stats.frees += 1;
         self.stats.live -= size;
-        self.record(Operation::Free, ptr.as_ptr() as usize, size, 0, 0);
+        self.record(CallKind::Free, ptr.as_ptr() as usize, size, 0, 0);
     }
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, old: usize, new: usize) -> Option<NonNull<u8>> {
@@ -167,7 +167,7 @@ unsafe impl<B: Backend> Backend for Tracking<B> {
             }
             None => self.stats.failures += 1,
         }
-        self.record(Operation::Resize, ptr.as_ptr() as usize, old, new, addr(q));
+        self.record(CallKind::Resize, ptr.as_ptr() as usize, old, new, addr(q));
         q
     }
 

@@ -325,6 +325,45 @@ pub fn ownership_is_never_wrong<B: Backend + ?Sized>(b: &mut B) {
     }
 }
 
+/// `trim` leaves every live block live and unchanged: blocks of many sizes, half of them freed,
+/// then a trim, then every survivor checked, resized and freed, and the backend still serves.
+pub fn trim_keeps_live_blocks<B: Backend + ?Sized>(b: &mut B) {
+    let mut live = Vec::new();
+    for (i, size) in probe_sizes().into_iter().enumerate() {
+        let p = alloc_ok(b, size, Tag::Other);
+        // SAFETY: a fresh block of `size` bytes.
+        unsafe { fill(p, size, i as u64) };
+        live.push((p, size, i as u64));
+    }
+    let mut kept = Vec::new();
+    for (j, (p, size, seed)) in live.into_iter().enumerate() {
+        if j % 2 == 0 {
+            // SAFETY: live block of `size` bytes, not used again.
+            unsafe { b.deallocate(p, size) };
+        } else {
+            kept.push((p, size, seed));
+        }
+    }
+    b.trim();
+    b.trim();
+    for (p, size, seed) in kept {
+        // SAFETY: a live block of `size` bytes filled with `seed`'s pattern.
+        unsafe { verify(p, size, seed, "trim: a live block changed") };
+        // SAFETY: live block of `size` bytes; on success the old pointer is not used again.
+        let (q, n) = match unsafe { b.resize(p, size, size + 1) } {
+            Some(q) => (q, size + 1),
+            None => (p, size),
+        };
+        // SAFETY: the resize kept the first `size` bytes.
+        unsafe { verify(q, size, seed, "trim: resize after trim lost the prefix") };
+        // SAFETY: live block of `n` bytes.
+        unsafe { b.deallocate(q, n) };
+    }
+    let p = alloc_ok(b, 64, Tag::Table);
+    // SAFETY: live block of 64 bytes.
+    unsafe { b.deallocate(p, 64) };
+}
+
 /// The [`ExactOwnership`](crate::ExactOwnership) clause: every live block, of every size the
 /// kit probes, is `Owned`; memory that is not a block of this backend (the stack, a Rust heap
 /// allocation, a block of plain `malloc`) is `Foreign`; never `Unknown`. Checked again after
@@ -393,7 +432,7 @@ unsafe extern "C" {
 
 /// One step of a random operation sequence.
 #[derive(Clone, Copy, Debug)]
-pub enum Op {
+pub enum Step {
     /// Allocate a block of this size with this tag.
     Alloc(usize, Tag),
     /// Resize the live block at this index (modulo the live count) to this size.
@@ -419,9 +458,9 @@ impl Model {
     /// Applies `op` to `b`, checking every contract clause that the step touches, and returns
     /// whether the request was served (a failure is legal only where a limit could say so: the
     /// caller decides, through `may_fail`).
-    pub fn step<B: Backend + ?Sized>(&mut self, b: &mut B, op: Op, may_fail: bool) -> bool {
+    pub fn step<B: Backend + ?Sized>(&mut self, b: &mut B, op: Step, may_fail: bool) -> bool {
         match op {
-            Op::Alloc(size, tag) => match b.allocate(size, tag) {
+            Step::Alloc(size, tag) => match b.allocate(size, tag) {
                 Some(p) => {
                     assert_eq!(p.as_ptr() as usize % ALIGN, 0, "alignment");
                     self.next_seed += 1;
@@ -435,7 +474,7 @@ impl Model {
                     false
                 }
             },
-            Op::Resize(i, new) if !self.live.is_empty() => {
+            Step::Resize(i, new) if !self.live.is_empty() => {
                 let i = i % self.live.len();
                 let (p, size, seed) = self.live[i];
                 // SAFETY: `p` is a live block of `size` bytes.
@@ -457,7 +496,7 @@ impl Model {
                     }
                 }
             }
-            Op::Free(i) if !self.live.is_empty() => {
+            Step::Free(i) if !self.live.is_empty() => {
                 let (p, size, seed) = self.live.swap_remove(i % self.live.len());
                 // SAFETY: live block of `size` bytes, freed once.
                 unsafe {
@@ -491,11 +530,11 @@ impl Model {
 }
 
 /// A random operation from `rng`, sizes from Lua's mix up to `max`.
-pub fn random_op(rng: &mut Rng, max: usize) -> Op {
+pub fn random_step(rng: &mut Rng, max: usize) -> Step {
     match rng.below(10) {
-        0..=4 => Op::Alloc(rng.lua_size(max), Tag::ALL[rng.below(8)]),
-        5 | 6 => Op::Resize(rng.below(1 << 20), rng.lua_size(max)),
-        _ => Op::Free(rng.below(1 << 20)),
+        0..=4 => Step::Alloc(rng.lua_size(max), Tag::ALL[rng.below(8)]),
+        5 | 6 => Step::Resize(rng.below(1 << 20), rng.lua_size(max)),
+        _ => Step::Free(rng.below(1 << 20)),
     }
 }
 
@@ -505,11 +544,11 @@ pub fn random_run<B: Backend + ?Sized>(b: &mut B, seed: u64, n: usize) {
     let mut rng = Rng::new(seed);
     let mut model = Model::default();
     for step in 0..n {
-        let op = random_op(&mut rng, 16 * 1024);
+        let op = random_step(&mut rng, 16 * 1024);
         model.step(b, op, false);
         // Bound the live set so long runs stay small.
         if model.live.len() > 4096 {
-            model.step(b, Op::Free(rng.below(1 << 20)), false);
+            model.step(b, Step::Free(rng.below(1 << 20)), false);
         }
         if step % 1024 == 0 {
             model.verify_all();
@@ -520,14 +559,14 @@ pub fn random_run<B: Backend + ?Sized>(b: &mut B, seed: u64, n: usize) {
 }
 
 /// The proptest strategy for operation sequences (sizes up to `max`).
-pub fn ops(max: usize, len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
+pub fn ops(max: usize, len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
     use proptest::prelude::*;
     let tag = (0..8usize).prop_map(|i| Tag::ALL[i]);
     let size = prop_oneof![8 => 1..=64usize, 3 => 65..=1024usize, 1 => 1025..=max.max(1026)];
     let op = prop_oneof![
-        5 => (size.clone(), tag).prop_map(|(s, t)| Op::Alloc(s, t)),
-        2 => (any::<usize>(), size).prop_map(|(i, s)| Op::Resize(i, s)),
-        3 => any::<usize>().prop_map(Op::Free),
+        5 => (size.clone(), tag).prop_map(|(s, t)| Step::Alloc(s, t)),
+        2 => (any::<usize>(), size).prop_map(|(i, s)| Step::Resize(i, s)),
+        3 => any::<usize>().prop_map(Step::Free),
     ];
     proptest::collection::vec(op, 0..len)
 }
@@ -653,6 +692,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@one failure_leaves_block_intact, $make);
         $crate::conformance_tests!(@one frees_never_fail, $make);
         $crate::conformance_tests!(@one ownership_is_never_wrong, $make);
+        $crate::conformance_tests!(@one trim_keeps_live_blocks, $make);
 
         #[test]
         fn random_run_100k_ops() {

@@ -1,40 +1,4 @@
-//! The allocator backend contract of `lmem`: Lua's `lua_Alloc` osize/nsize contract as a Rust
-//! trait, and a conformance kit that checks any implementation against it.
-//!
-//! This crate is deliberately small and stable (the `lock_api` pattern): the core layer (`lmem`)
-//! is generic over [`Backend`], the backend crates implement it, and third parties can write their
-//! own backends against this crate alone.
-//!
-//! # Terms
-//!
-//! - A **block** is a region of memory returned by [`Backend::allocate`] or [`Backend::resize`]
-//!   and not yet given back by [`Backend::deallocate`] or a successful [`Backend::resize`].
-//! - A block's **size** is the `size` (or `new_size`) it was last obtained with. The caller
-//!   always passes that exact size back (Lua's `osize`); this is what lets a backend be headerless,
-//!   use sized free, or grow in place.
-//! - A block **fits** a request when it is at least `size` bytes long and aligned to [`ALIGN`].
-//! - A block is **owned** by the caller from the moment it is returned until it is passed to
-//!   `deallocate` or to a `resize` that succeeds. A failed `resize` leaves the block owned by the
-//!   caller, untouched.
-//!
-//! # The contract, clause by clause
-//!
-//! 1. A free (`deallocate`) never fails. Freeing "nothing" is expressed by not calling it.
-//! 2. An allocation takes the size and a [`Tag`] — the Lua type of the object being created. The
-//!    tag is a hint for statistics and placement, never a size.
-//! 3. A resize keeps the first `min(old_size, new_size)` bytes.
-//! 4. A failure returns `None` and leaves the old block untouched and still owned by the caller.
-//!    Backends should not fail a shrink: Lua 5.1 assumes it never fails. Only a limit or fault
-//!    injection (wrappers) may fail a shrink, and they document it.
-//! 5. Every block is aligned to at least [`ALIGN`] (16) bytes.
-//! 6. Live blocks never overlap.
-//! 7. Nothing unwinds and nothing aborts on out-of-memory: the answer is `None`.
-//!
-//! # Capabilities
-//!
-//! An optional power of a backend is declared in its type, never probed at run time:
-//! [`ExactOwnership`] (its `owns` always knows its own blocks) is an `unsafe` marker trait
-//! beside [`Backend`], with its own clause, as `lock_api` has `RawMutexFair` beside `RawMutex`.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use std::fmt;
@@ -338,8 +302,9 @@ pub unsafe trait Backend {
 /// On top of [`Backend`]'s clauses, for as long as the value lives: `owns(p)` answers
 /// [`Ownership::Owned`] for every live block `p` of this backend and [`Ownership::Foreign`] for
 /// every address outside the memory this backend holds (another backend's live blocks, the
-/// stack, any other allocation); it never answers [`Ownership::Unknown`], never touches the
-/// memory at `p`, and never panics. Hot swap relies on it for memory safety: a wrong answer
+/// stack, any other allocation); it never answers [`Ownership::Unknown`], reads no memory
+/// outside what this backend holds (so any address may be asked about), writes none, and never
+/// panics. Hot swap relies on it for memory safety: a wrong answer
 /// would hand a block to a backend that did not make it.
 pub unsafe trait ExactOwnership: Backend {}
 

@@ -600,6 +600,13 @@ unsafe impl Backend for Bump {
         Ok(())
     }
 
+    /// A bump arena frees nothing in the middle (its blocks are released when the state closes),
+    /// so the one memory a trim can give back is the process-wide pool's: the idle arenas kept
+    /// for future states ([`clear_pool`]).
+    fn trim(&mut self) {
+        clear_pool();
+    }
+
     /// `reserved` is the arena's chunk capacity, `allocated` the live blocks after rounding,
     /// `wasted` what is held but not live (rounding, frees in the middle, the unused chunk tail).
     fn stats(&self) -> BackendStats {

@@ -2,7 +2,7 @@
 //! content is checked against a model, so an arena handed to two states at once, or handed out
 //! before its previous state let go of it, shows up as a changed byte.
 use lmem_backend::Backend;
-use lmem_backend::conformance::{Model, Op, Rng, random_op};
+use lmem_backend::conformance::{Model, Rng, Step, random_step};
 use lmem_bump::{Bump, PoolLimits, pool_stats, set_pool_limits};
 use std::thread;
 
@@ -24,12 +24,12 @@ fn worker(seed: u64) -> usize {
         };
         let mut model = Model::default();
         for step in 0..OPS_PER_STATE {
-            let op = random_op(&mut rng, 8 * 1024);
+            let op = random_step(&mut rng, 8 * 1024);
             if !model.step(&mut b, op, limited) {
                 refused += 1;
             }
             if model.live.len() > 256 {
-                model.step(&mut b, Op::Free(rng.below(1 << 20)), false);
+                model.step(&mut b, Step::Free(rng.below(1 << 20)), false);
             }
             if step % 64 == 0 {
                 model.verify_all();

@@ -9,6 +9,9 @@ use std::ffi::c_void;
 use std::fmt;
 use std::ptr::NonNull;
 
+mod shared;
+pub use shared::SharedMimalloc;
+
 // Heap functions that `libmimalloc-sys` binds only for the other mimalloc version (or not at
 // all): exact ownership. Declared here with the signatures of the mimalloc headers it builds.
 #[cfg(not(mimalloc_v2))]
@@ -20,6 +23,29 @@ unsafe extern "C" {
 unsafe extern "C" {
     /// 2.x: whether `p` lies in a page of `heap`; safe for any pointer (walks the heap's pages).
     fn mi_heap_check_owned(heap: *mut mi::mi_heap_t, p: *const c_void) -> bool;
+}
+
+/// `mi_option_arena_eager_commit`: the same number in mimalloc 2.x and 3.x (`mimalloc.h`).
+const OPTION_ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
+
+/// Sets this crate's defaults for mimalloc's process-wide options, once, before the first heap
+/// (so before mimalloc reserves its first arena, if this crate is its first user). A
+/// `MIMALLOC_*` environment variable still wins: `mi_option_set_default` leaves an option alone
+/// when the environment set it.
+///
+/// - `arena_eager_commit = 0`: commit arena memory when a segment or page needs it. By default
+///   on Linux mimalloc maps its whole 1 GiB arena read-write up front and, unless the kernel's
+///   transparent huge pages are `never`, `madvise(MADV_HUGEPAGE)`s it; then the first touch of
+///   every 2 MiB of it faults in a whole huge page, and a Lua state's few pages per size class
+///   hold 2 MiB each. Reserved `PROT_NONE` and committed on demand, the arena is not advised,
+///   and the huge pages go (see the README for the figures).
+fn configure_mimalloc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: mi_option_set_default has no preconditions; the option number is valid in
+        // both mimalloc versions this crate builds.
+        unsafe { mi::mi_option_set_default(OPTION_ARENA_EAGER_COMMIT, 0) };
+    });
 }
 
 /// The mimalloc version this crate is built with, as mimalloc counts it (`30302` is 3.3.2).
@@ -69,6 +95,7 @@ impl Mimalloc {
     /// A backend on a fresh mimalloc heap, or [`HeapUnavailable`] if mimalloc has no memory for
     /// the heap's own bookkeeping.
     pub fn try_new() -> Result<Self, HeapUnavailable> {
+        configure_mimalloc();
         // SAFETY: mi_heap_new has no preconditions; it returns NULL or a new heap bound to the
         // calling thread.
         let heap = NonNull::new(unsafe { mi::mi_heap_new() }).ok_or(HeapUnavailable)?;
@@ -87,10 +114,63 @@ impl Mimalloc {
         }
     }
 
+    /// A backend on this thread's **shared** heap instead of a heap of its own: the memory of
+    /// one of many small states. See [`SharedMimalloc`].
+    pub fn shared() -> SharedMimalloc {
+        SharedMimalloc::new()
+    }
+
     /// The raw `mi_heap_t`, for hosts that want to call mimalloc's heap API directly (for
     /// example `mi_heap_collect`). It stays owned by this value.
     pub fn as_raw(&self) -> *mut mi::mi_heap_t {
         self.heap.as_ptr()
+    }
+
+    /// Gives memory back: `mi_heap_collect(heap, true)` frees the heap's empty pages and
+    /// purges free memory to the OS at once (without waiting for mimalloc's purge delay). Live
+    /// blocks stay where they are. Worth calling after a full GC cycle that freed much, or when
+    /// a state goes idle.
+    ///
+    /// In mimalloc 2.x (2.3.2) collecting a heap of its own leaves the thread's emptied
+    /// segments committed (32 MiB of freed 64-byte blocks stayed resident in a test); what gives
+    /// them back is a forced collect of the thread's default heap, so 2.x builds follow with
+    /// `mi_collect(true)`, which also collects that heap.
+    pub fn trim(&mut self) {
+        // SAFETY: `heap` is our live heap, used on its thread.
+        unsafe { collect(self.heap.as_ptr()) }
+    }
+}
+
+/// Whether `p` lies in a page of `heap`, which must be live and (in 2.x) this thread's: exact
+/// and safe for any pointer. 3.x asks its page map (constant time); 2.x first asks whether the
+/// pointer is in mimalloc's memory at all (constant time for a few arenas), then walks the heap's
+/// pages (linear: about 5 µs for an 8 MiB heap, 10 µs for 64 MiB) and says no for a pointer that
+/// is not 8-aligned.
+fn heap_has(heap: *mut mi::mi_heap_t, p: *const c_void) -> bool {
+    #[cfg(not(mimalloc_v2))]
+    // SAFETY: `heap` is live (caller); mi_heap_contains accepts any pointer (it consults
+    // mimalloc's page map, which answers "none" for memory mimalloc does not manage).
+    let found = unsafe { mi_heap_contains(heap, p) };
+    #[cfg(mimalloc_v2)]
+    // SAFETY: mi_is_in_heap_region accepts any pointer (it compares it with the arenas' ranges
+    // and looks it up in the segment map); then `heap` is live and this thread's (caller), and
+    // mi_heap_check_owned accepts any pointer (it compares it against the bounds of the heap's
+    // pages). The first test answers memory that is not mimalloc's at once.
+    let found = unsafe { mi::mi_is_in_heap_region(p) && mi_heap_check_owned(heap, p) };
+    found
+}
+
+/// `mi_heap_collect(heap, true)`, and in 2.x `mi_collect(true)` (see [`Mimalloc::trim`]).
+///
+/// # Safety
+///
+/// `heap` is a live heap of the calling thread.
+unsafe fn collect(heap: *mut mi::mi_heap_t) {
+    // SAFETY: the caller passes a live heap of this thread.
+    unsafe { mi::mi_heap_collect(heap, true) };
+    if cfg!(mimalloc_v2) {
+        // SAFETY: mi_collect has no preconditions (it collects this thread's default heap).
+        unsafe { mi::mi_collect(true) };
     }
 }
 
@@ -201,16 +281,13 @@ unsafe impl Backend for Mimalloc {
 
     /// Exact: asks mimalloc whether the pointer lies in one of this heap's pages. In 3.x that is
     /// a page-map lookup (constant time); in 2.x (`v2`) it walks the heap's pages (linear).
+    /// [`Mimalloc::trim`]: the heap's empty pages freed and its free memory purged at once.
+    fn trim(&mut self) {
+        Mimalloc::trim(self)
+    }
+
     fn owns(&self, ptr: NonNull<u8>) -> Ownership {
-        #[cfg(not(mimalloc_v2))]
-        // SAFETY: `heap` is our live heap; mi_heap_contains accepts any pointer (it consults
-        // mimalloc's page map, which answers "none" for memory mimalloc does not manage).
-        let mine = unsafe { mi_heap_contains(self.heap.as_ptr(), ptr.as_ptr().cast()) };
-        #[cfg(mimalloc_v2)]
-        // SAFETY: `heap` is our live heap, used on its thread; mi_heap_check_owned accepts any
-        // pointer (it compares it against the bounds of the heap's pages).
-        let mine = unsafe { mi_heap_check_owned(self.heap.as_ptr(), ptr.as_ptr().cast()) };
-        if mine {
+        if heap_has(self.heap.as_ptr(), ptr.as_ptr().cast()) {
             Ownership::Owned
         } else {
             Ownership::Foreign

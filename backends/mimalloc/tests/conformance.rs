@@ -208,3 +208,45 @@ fn the_backend_stays_on_its_thread() {
     // Compiles only if `Mimalloc` is not `Send` (otherwise the call is ambiguous).
     <Mimalloc as AmbiguousIfSend<_>>::some_item();
 }
+
+/// After 32 MiB of small blocks are freed and the heap trimmed, RSS is well below its peak
+/// (without `trim` both versions keep most of it for a while), and the heap still works.
+#[test]
+fn trim_gives_freed_pages_back() {
+    let mut m = Mimalloc::new();
+    let mut live = Vec::new();
+    for i in 0..(32 << 20) / 64 {
+        let p = m.allocate(64, Tag::String).unwrap();
+        // SAFETY: fresh block of 64 bytes; written so its page is resident.
+        unsafe { fill(p, 64, i as u64) };
+        live.push(p);
+    }
+    let keep = m.allocate(100, Tag::Table).unwrap();
+    let before = rss_bytes();
+    for p in live {
+        // SAFETY: live blocks of 64 bytes.
+        unsafe { m.deallocate(p, 64) };
+    }
+    m.trim();
+    let after = rss_bytes();
+    assert!(
+        before.saturating_sub(after) > 16 << 20,
+        "trim gave back only {} KiB",
+        before.saturating_sub(after) >> 10
+    );
+    assert_eq!(m.owns(keep), Ownership::Owned);
+    assert_eq!(m.stats().blocks, Some(1));
+    // SAFETY: live block of 100 bytes.
+    unsafe { m.deallocate(keep, 100) };
+}
+
+/// The crate's default for mimalloc's options is in force (unless the environment sets it):
+/// arena memory is committed on demand, which keeps transparent huge pages out of the heaps.
+#[test]
+fn arenas_are_committed_on_demand_by_default() {
+    let _m = Mimalloc::new();
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+        // SAFETY: mi_option_get has no preconditions; 4 is `mi_option_arena_eager_commit`.
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(4) }, 0);
+    }
+}

@@ -1,6 +1,6 @@
 //! The conformance kit on the slab backend, plus a long random run over a large live set (many
 //! pages per class, so partial pages, page changes and page release all happen).
-use lmem_backend::conformance::{Model, Op, Rng, random_op};
+use lmem_backend::conformance::{Model, Rng, Step, random_step};
 use lmem_slab::Slab;
 
 lmem_backend::conformance_tests!(exact: lmem_slab::Slab::new());
@@ -15,12 +15,12 @@ fn random_run_large_live_set() {
     for step in 0..200_000usize {
         // Grow for the first half, then shrink: the live set rises to the cap and drains.
         let op = match step < 100_000 {
-            true if rng.below(10) < 3 => Op::Alloc(rng.lua_size(4096), lmem_backend::Tag::Table),
-            _ => random_op(&mut rng, 16 * 1024),
+            true if rng.below(10) < 3 => Step::Alloc(rng.lua_size(4096), lmem_backend::Tag::Table),
+            _ => random_step(&mut rng, 16 * 1024),
         };
         model.step(&mut b, op, false);
         if model.live.len() > 60_000 || (step >= 150_000 && !model.live.is_empty()) {
-            model.step(&mut b, Op::Free(rng.below(1 << 20)), false);
+            model.step(&mut b, Step::Free(rng.below(1 << 20)), false);
         }
         if step % 20_000 == 0 {
             model.verify_all();

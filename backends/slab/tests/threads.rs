@@ -1,7 +1,7 @@
 //! Many threads, each making and dropping many backend values, all sharing the page pool;
 //! every block's content is checked against a model.
 use lmem_backend::Backend;
-use lmem_backend::conformance::{Model, Op, Rng, random_op};
+use lmem_backend::conformance::{Model, Rng, Step, random_step};
 use lmem_slab::{PAGE_SIZE, POOL_RETAIN, Slab, pool_pages, pool_trim};
 
 #[test]
@@ -20,10 +20,10 @@ fn threads_share_the_page_pool() {
                     let mut b = Slab::new();
                     let mut model = Model::default();
                     for _ in 0..ops {
-                        let op = random_op(&mut rng, 4096);
+                        let op = random_step(&mut rng, 4096);
                         model.step(&mut b, op, false);
                         if model.live.len() > 2000 {
-                            model.step(&mut b, Op::Free(rng.below(1 << 20)), false);
+                            model.step(&mut b, Step::Free(rng.below(1 << 20)), false);
                         }
                     }
                     model.verify_all();

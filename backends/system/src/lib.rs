@@ -1,15 +1,4 @@
-//! The `system` backend: libc `malloc`/`realloc`/`free`, what stock Lua's `l_alloc` does.
-//!
-//! It is the baseline every other backend is measured against, and because it calls the C
-//! library's symbols, an allocator preloaded with `LD_PRELOAD` (mimalloc, jemalloc, tcmalloc)
-//! replaces it — "stock Lua with a better malloc".
-//!
-//! Two things differ from `l_alloc`, both for the contract's sake:
-//! - requests below 16 bytes are rounded up to 16, because some mallocs (jemalloc, tcmalloc) give
-//!   8-byte alignment to 8-byte blocks and the contract promises 16; a result that is still not
-//!   16-aligned (an exotic preloaded malloc) is moved to a `posix_memalign` block;
-//! - a shrink whose `realloc` fails keeps the old block, which is large enough (Lua 5.1 assumes a
-//!   shrink never fails).
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use lmem_backend::{ALIGN, Backend, MAX_SIZE, Tag};
@@ -114,6 +103,18 @@ unsafe impl Backend for System {
         // SAFETY: `ptr` is a live block from malloc/realloc/posix_memalign (caller).
         let usable = unsafe { libc::malloc_usable_size(ptr.as_ptr().cast()) };
         usable.max(size)
+    }
+
+    /// `malloc_trim(0)` on glibc: free memory at the top of the heap and whole free pages inside
+    /// it go back to the OS. The heap is the process's, so this trims what every user of malloc
+    /// left unused. Elsewhere (another libc, or a malloc preloaded in its place that has no
+    /// such call) it does nothing.
+    fn trim(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim has no preconditions; it only releases free memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 

@@ -56,26 +56,9 @@ impl fmt::Display for OptionError {
 impl std::error::Error for OptionError {}
 
 /// Parses a byte count: digits with an optional `K`, `M` or `G` suffix (powers of 1024; a
-/// trailing `B`/`iB` is accepted: `64K`, `64KB`, `64KiB`).
-pub fn parse_bytes(text: &str) -> Option<usize> {
-    let t = text.trim();
-    let upper = t.to_ascii_uppercase();
-    let body = upper
-        .strip_suffix("IB")
-        .or_else(|| upper.strip_suffix('B'))
-        .unwrap_or(&upper);
-    let (digits, shift) = match body.chars().last()? {
-        'K' => (&body[..body.len() - 1], 10),
-        'M' => (&body[..body.len() - 1], 20),
-        'G' => (&body[..body.len() - 1], 30),
-        _ => (body, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: usize = digits.parse().ok()?;
-    n.checked_mul(1usize << shift)
-}
+/// trailing `B`/`iB` is accepted: `64K`, `64KB`, `64KiB`). The `lmem` module's `limit` takes the
+/// same strings (one parser, in `lmem-module-core`).
+pub use lmem_module_core::parse_bytes;
 
 fn parse_count(what: &str, text: &str) -> Result<u64, OptionError> {
     let t = text.trim();

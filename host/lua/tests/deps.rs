@@ -1,5 +1,5 @@
-//! `lmem-lua` links lmem, mlua-sys and libc and nothing the tool needs: no plotters, indicatif
-//! or serde in its normal dependency tree.
+//! `lmem-lua` links lmem, lmem-module-core, mlua-sys and libc and nothing the tool needs: no
+//! plotters, indicatif or serde in its normal dependency tree.
 
 use std::process::Command;
 
