@@ -1,48 +1,77 @@
-//! `lmem bench`: every workload of `lua/bench` under every configuration (each compiled backend,
-//! and the `system` backend under each installed `LD_PRELOAD` peer), each run in its own process,
-//! runs interleaved round-robin so that a slow patch of a shared machine hits every configuration
-//! alike; then a report (`report.json`, `report.html`, a markdown table on stdout).
+//! `lmem bench`: every workload of `lua/bench` under every configuration — `stock` (Lua's own
+//! `l_alloc`, no lmem layer), each compiled backend, and `stock` under each installed
+//! `LD_PRELOAD` peer — each run in its own process, runs interleaved round-robin so that a slow
+//! patch of a shared machine hits every configuration alike; then a report (`report.json`,
+//! `report.html`, markdown tables on stdout).
+//!
+//! The timed runs take the lean path: no `--stats-json`, which would switch on the detailed
+//! accounting. Lua's peak accounted bytes and allocation count come from one extra untimed
+//! `--stats-json` run per workload on `system` (Lua's requests do not depend on the backend).
+//! Each round also runs an empty program (`-e ''`) under every configuration: its peak RSS is
+//! the start-up footprint.
 //!
 //! Why a process per run: a backend's memory (and a preloaded malloc) must start from nothing,
 //! and peak RSS is a process figure: it comes from the child's `rusage` as `wait4` returns it
 //! (`ru_maxrss`, KiB), not from a delta of `getrusage(RUSAGE_CHILDREN)`, which keeps the maximum
 //! over all children ever reaped rather than this one's.
 
-use super::args::{Parser, check_names};
+use super::cli::{BenchArgs, Scenario, check_names, compiled_backends};
 use super::peers;
-use super::report::{self, Cell, ConfigInfo, Failure, MissingPeer, Report};
-use super::{Interpreter, ToolError, usage, workspace_root};
+use super::report::{self, Accounting, Cell, ConfigInfo, Failure, MissingPeer, Report, Startup};
+use super::states::{self, StatesOptions, StatesReport};
+use super::trim::{self, TrimReport};
+use super::{Interpreter, ToolError, workspace_root};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-/// Usage of `lmem bench`.
-pub const USAGE: &str = "\
-usage: lmem bench [options]
-  --backends a,b     backends to run (default: every compiled one)
-  --workloads x,y    workloads of lua/bench to run (default: all)
-  --runs N           runs of each workload x configuration (default 5), interleaved
-  --scale F          scale factor passed to each workload (default 1)
-  --no-peers         leave out the LD_PRELOAD peers (mimalloc, jemalloc, tcmalloc)
-  --json             print the report as JSON on stdout (the tables go to stderr)
-  --out DIR          where report.json and report.html go (default target/lmem-report)
-  --bench-dir DIR    where the workloads are (default lua/bench of the workspace)
-  --lua PATH         run this lmem-lua binary instead of `lmem lua` (this executable)";
-
 /// Default number of runs per workload × configuration.
 pub const DEFAULT_RUNS: usize = 5;
 
-/// One configuration: a backend, possibly under a preloaded malloc.
+/// One configuration: an lmem backend, or stock Lua, possibly under a preloaded malloc.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Name in reports (`slab`, `preload:mimalloc`).
+    /// Name in reports (`stock`, `slab`, `preload:mimalloc`).
     pub name: String,
-    /// The `--backend` given to `lmem-lua`.
-    pub backend: String,
+    /// The `--backend` given to `lmem-lua`; `None` for `--stock`.
+    pub backend: Option<String>,
     /// The library in `LD_PRELOAD`, for a peer.
     pub preload: Option<PathBuf>,
+    /// For a peer, the lmem backend on the same allocator.
+    pub same_as: Option<String>,
+}
+
+impl Config {
+    /// An lmem backend (or `stock`) by name, without a preload.
+    pub fn named(name: &str) -> Config {
+        Config {
+            name: name.to_owned(),
+            backend: (name != "stock").then(|| name.to_owned()),
+            preload: None,
+            same_as: None,
+        }
+    }
+
+    /// The lmem options that select it.
+    pub fn lmem_args(&self) -> Vec<String> {
+        match &self.backend {
+            Some(b) => vec!["--backend".to_owned(), b.clone()],
+            None => vec!["--stock".to_owned()],
+        }
+    }
+
+    /// Its entry in the report.
+    pub fn info(&self) -> ConfigInfo {
+        ConfigInfo {
+            name: self.name.clone(),
+            backend: self.backend.clone().unwrap_or_else(|| "stock".to_owned()),
+            preload: self.preload.as_ref().map(|p| p.display().to_string()),
+            same_as: self.same_as.clone(),
+        }
+    }
 }
 
 /// What `lmem bench` was asked to do.
@@ -57,74 +86,54 @@ pub struct BenchOptions {
     out: PathBuf,
     bench_dir: PathBuf,
     lua: Option<PathBuf>,
+    scenarios: Vec<Scenario>,
+    states: StatesOptions,
+    spike_mib: usize,
 }
 
-fn parse(args: &[String]) -> Result<BenchOptions, ToolError> {
-    let compiled: Vec<String> = lmem::backends::names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+/// A scenario's default size times the scale factor, at least `min`.
+fn scaled(default: usize, scale: f64, min: usize) -> usize {
+    ((default as f64 * scale).round() as usize).max(min)
+}
+
+/// Resolves the command line's defaults.
+fn options(a: BenchArgs) -> BenchOptions {
     let root = workspace_root();
-    let mut o = BenchOptions {
-        backends: compiled.clone(),
-        workloads: None,
-        runs: DEFAULT_RUNS,
-        scale: 1.0,
-        peers: true,
-        json: false,
-        out: root.join("target/lmem-report"),
-        bench_dir: root.join("lua/bench"),
-        lua: None,
-    };
-    let mut p = Parser::new(args);
-    while let Some(a) = p.next_arg()? {
-        match a.as_str() {
-            "--backends" => {
-                o.backends = p.list(&a)?;
-                check_names("backend", &o.backends, &compiled)?;
-            }
-            "--workloads" => o.workloads = Some(p.list(&a)?),
-            "--runs" => {
-                o.runs = p.parsed(&a, "a positive count")?;
-                if o.runs == 0 {
-                    return Err(usage("bad value for --runs: 0 (expected a positive count)"));
-                }
-            }
-            "--scale" => {
-                o.scale = p.parsed(&a, "a positive number")?;
-                if !(o.scale.is_finite() && o.scale > 0.0) {
-                    return Err(usage(format!(
-                        "bad value for --scale: {} (expected a positive number)",
-                        o.scale
-                    )));
-                }
-            }
-            "--no-peers" => o.peers = false,
-            "--json" => o.json = true,
-            "--out" => o.out = PathBuf::from(p.value(&a)?),
-            "--bench-dir" => o.bench_dir = PathBuf::from(p.value(&a)?),
-            "--lua" => o.lua = Some(PathBuf::from(p.value(&a)?)),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => {
-                return Err(usage(format!(
-                    "lmem bench: unknown argument '{other}'\n{USAGE}"
-                )));
-            }
-        }
+    BenchOptions {
+        backends: a.backends.unwrap_or_else(|| {
+            std::iter::once("stock".to_owned())
+                .chain(compiled_backends())
+                .collect()
+        }),
+        workloads: a.workloads,
+        runs: a.runs,
+        scale: a.scale,
+        peers: !a.no_peers,
+        json: a.json,
+        out: a.out.unwrap_or_else(|| root.join("target/lmem-report")),
+        bench_dir: a.bench_dir.unwrap_or_else(|| root.join("lua/bench")),
+        lua: a.lua,
+        scenarios: a.scenarios,
+        states: StatesOptions {
+            counts: a
+                .states
+                .unwrap_or_else(|| vec![scaled(states::DEFAULT_STATES, a.scale, 10)]),
+            requests: a
+                .requests
+                .unwrap_or_else(|| scaled(states::DEFAULT_REQUESTS, a.scale, 20)),
+            runs: a.runs.min(states::MAX_RUNS),
+        },
+        spike_mib: a
+            .spike_mib
+            .unwrap_or_else(|| scaled(trim::DEFAULT_SPIKE_MIB, a.scale, 4)),
     }
-    Ok(o)
 }
 
 /// The workloads in `dir`: every `*.lua`, by name without the extension, sorted.
 pub fn find_workloads(dir: &Path) -> Result<Vec<String>, ToolError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        usage(format!(
-            "cannot read the workloads directory '{}': {e} (use --bench-dir)",
-            dir.display()
-        ))
+    let entries = std::fs::read_dir(dir).map_err(|source| ToolError::BenchDir {
+        dir: dir.to_path_buf(),
+        source,
     })?;
     let mut names: Vec<String> = entries
         .flatten()
@@ -135,7 +144,9 @@ pub fn find_workloads(dir: &Path) -> Result<Vec<String>, ToolError> {
         .collect();
     names.sort();
     if names.is_empty() {
-        return Err(usage(format!("no *.lua workloads in '{}'", dir.display())));
+        return Err(ToolError::NoWorkloads {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(names)
 }
@@ -152,7 +163,6 @@ struct ChildStats {
 struct Sample {
     wall_s: f64,
     max_rss_kib: u64,
-    stats: Option<ChildStats>,
 }
 
 /// How a child ended.
@@ -203,39 +213,43 @@ fn scale_arg(scale: f64) -> String {
     format!("{scale}")
 }
 
-/// `lmem bench`.
-pub fn run(args: &[String]) -> Result<(), ToolError> {
-    let o = parse(args)?;
-    let all = find_workloads(&o.bench_dir)?;
-    let workloads = match &o.workloads {
-        Some(w) => {
-            check_names("workload", w, &all)?;
-            w.clone()
+/// What will run: the workloads, the configurations, the interpreter.
+struct Plan {
+    workloads: Vec<String>,
+    configs: Vec<Config>,
+    missing: Vec<MissingPeer>,
+    interp: Interpreter,
+}
+
+/// Step 1: the workloads asked for (all by default), one configuration per backend (and
+/// `stock`), then one per installed peer (on stock), and the interpreter the children run.
+fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
+    let workloads = if o.scenarios.contains(&Scenario::Workloads) {
+        let all = find_workloads(&o.bench_dir)?;
+        match &o.workloads {
+            Some(w) => {
+                check_names("workload", w, &all)?;
+                w.clone()
+            }
+            None => all,
         }
-        None => all,
+    } else {
+        Vec::new()
     };
     let interp = match &o.lua {
         Some(p) => Interpreter::at(p)?,
         None => Interpreter::this_exe()?,
     };
-
-    let mut configs: Vec<Config> = o
-        .backends
-        .iter()
-        .map(|b| Config {
-            name: b.clone(),
-            backend: b.clone(),
-            preload: None,
-        })
-        .collect();
+    let mut configs: Vec<Config> = o.backends.iter().map(|b| Config::named(b)).collect();
     let mut missing = Vec::new();
     if o.peers {
         for p in peers::find() {
             match p.path {
                 Some(path) => configs.push(Config {
                     name: p.name.to_owned(),
-                    backend: "system".to_owned(),
+                    backend: None,
                     preload: Some(path),
+                    same_as: p.same_as.map(str::to_owned),
                 }),
                 None => missing.push(MissingPeer {
                     name: p.name.to_owned(),
@@ -244,14 +258,148 @@ pub fn run(args: &[String]) -> Result<(), ToolError> {
             }
         }
     }
+    Ok(Plan {
+        workloads,
+        configs,
+        missing,
+        interp,
+    })
+}
 
-    std::fs::create_dir_all(&o.out)
-        .map_err(|e| ToolError::Failed(format!("cannot create '{}': {e}", o.out.display())))?;
-    let scratch = o.out.join(".runs");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| ToolError::Failed(format!("cannot create '{}': {e}", scratch.display())))?;
+/// Where the children's output goes while the bench runs (removed at the end).
+struct Scratch {
+    dir: PathBuf,
+}
 
-    let total = (o.runs * workloads.len() * configs.len()) as u64;
+impl Scratch {
+    fn new(out: &Path) -> Result<Scratch, ToolError> {
+        std::fs::create_dir_all(out).map_err(ToolError::write(out))?;
+        let dir = out.join(".runs");
+        std::fs::create_dir_all(&dir).map_err(ToolError::write(&dir))?;
+        Ok(Scratch { dir })
+    }
+
+    fn file(&self, tag: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{tag}.{ext}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How one child run ended: its sample, or its status and the end of its stderr.
+type Outcome = Result<Sample, (String, String)>;
+
+/// One child run: the interpreter under configuration `c` with `lmem_extra` after its lmem
+/// options, then `lua_args`. Its stdout and stderr go to scratch files named by `tag`.
+fn run_one(
+    plan: &Plan,
+    c: &Config,
+    lmem_extra: &[OsString],
+    lua_args: &[OsString],
+    scratch: &Scratch,
+    tag: &str,
+) -> Result<Outcome, ToolError> {
+    let out_path = scratch.file(tag, "stdout");
+    let err_path = scratch.file(tag, "stderr");
+    let mut cmd = plan.interp.command();
+    cmd.args(c.lmem_args()).args(lmem_extra).args(lua_args);
+    if let Some(lib) = &c.preload {
+        cmd.env("LD_PRELOAD", lib);
+    }
+    let fo = std::fs::File::create(&out_path).map_err(ToolError::write(&out_path))?;
+    let fe = std::fs::File::create(&err_path).map_err(ToolError::write(&err_path))?;
+    cmd.stdout(Stdio::from(fo)).stderr(Stdio::from(fe));
+    let status = match run_child(cmd) {
+        Err(e) => format!("could not run {}: {e}", plan.interp.describe()),
+        Ok((Ended::Exited(0), wall_s, max_rss_kib)) => {
+            return Ok(Ok(Sample {
+                wall_s,
+                max_rss_kib,
+            }));
+        }
+        Ok((Ended::Exited(code), ..)) => format!("exit status {code}"),
+        Ok((Ended::Signalled(sig), ..)) => format!("killed by signal {sig}"),
+    };
+    Ok(Err((status, tail(&err_path, 12))))
+}
+
+/// The untimed run of `script` on `system` with `--stats-json`: Lua's accounting.
+fn accounting_run(
+    plan: &Plan,
+    script: &Path,
+    scale: &str,
+    scratch: &Scratch,
+    tag: &str,
+) -> Result<Result<ChildStats, (String, String)>, ToolError> {
+    let stats_path = scratch.file(tag, "stats.json");
+    let extra = [OsString::from("--stats-json"), stats_path.clone().into()];
+    let args = [script.as_os_str().to_owned(), OsString::from(scale)];
+    let outcome = run_one(plan, &Config::named("system"), &extra, &args, scratch, tag)?;
+    Ok(outcome.and_then(|_| {
+        std::fs::read_to_string(&stats_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<ChildStats>(&t).ok())
+            .ok_or_else(|| {
+                let p = stats_path.display();
+                (
+                    format!("no readable --stats-json output in '{p}'"),
+                    String::new(),
+                )
+            })
+    }))
+}
+
+/// What the runs gave.
+struct Measured {
+    /// `samples[w][c]`: the runs of workload `w` on configuration `c` that succeeded.
+    samples: Vec<Vec<Vec<Sample>>>,
+    /// `failed[w][c]`: a run failed (and the cell was not run again).
+    failed: Vec<Vec<bool>>,
+    /// `startup[c]`: peak RSS (KiB) of the empty runs of configuration `c`; `None` once one
+    /// failed.
+    startup: Vec<Option<Vec<u64>>>,
+    /// Lua's accounting per workload, where its run succeeded.
+    accounting: Vec<Option<ChildStats>>,
+    failures: Vec<Failure>,
+}
+
+impl Measured {
+    /// No run (the workloads scenario was not asked for).
+    fn nothing() -> Measured {
+        Measured {
+            samples: Vec::new(),
+            failed: Vec::new(),
+            startup: Vec::new(),
+            accounting: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Keeps a failure, and prints it at once: `suspend`, not `println`, since a hidden bar
+    /// (stderr not a terminal) prints nothing through `println`, and a failure must be seen.
+    fn fail(&mut self, bar: &ProgressBar, what: &str, c: &str, run: usize, why: (String, String)) {
+        let (status, stderr) = why;
+        bar.suspend(|| {
+            eprintln!(
+                "FAILED: {what} on {c} (run {run}): {status}\n{}",
+                indent(&stderr)
+            )
+        });
+        self.failures.push(Failure {
+            workload: what.to_owned(),
+            config: c.to_owned(),
+            run,
+            status,
+            stderr,
+        });
+    }
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
@@ -259,163 +407,201 @@ pub fn run(args: &[String]) -> Result<(), ToolError> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let load_before = loadavg();
-    let started = Instant::now();
+    bar
+}
 
-    // samples[w][c]: the runs that succeeded; failed[w][c]: set once a run failed (no more runs).
-    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); configs.len()]; workloads.len()];
-    let mut failed: Vec<Vec<bool>> = vec![vec![false; configs.len()]; workloads.len()];
-    let mut failures: Vec<Failure> = Vec::new();
+/// Step 2: every run, interleaved round-robin (in each round the empty run of every
+/// configuration, then every workload × configuration), so that a slow patch of a shared machine
+/// hits every configuration alike; then the untimed accounting run of each workload. A cell that
+/// failed once is not run again; its failure is printed at once and kept.
+fn run_interleaved(
+    plan: &Plan,
+    o: &BenchOptions,
+    scratch: &Scratch,
+) -> Result<Measured, ToolError> {
+    let (nw, nc) = (plan.workloads.len(), plan.configs.len());
+    let bar = progress_bar((o.runs * (nw + 1) * nc + nw) as u64);
+    let mut m = Measured {
+        samples: vec![vec![Vec::new(); nc]; nw],
+        failed: vec![vec![false; nc]; nw],
+        startup: vec![Some(Vec::new()); nc],
+        accounting: vec![None; nw],
+        failures: Vec::new(),
+    };
     let scale = scale_arg(o.scale);
-    for run in 0..o.runs {
-        for (wi, w) in workloads.iter().enumerate() {
-            let script = o.bench_dir.join(format!("{w}.lua"));
-            for (ci, c) in configs.iter().enumerate() {
-                bar.set_message(format!("run {}/{} {w} on {}", run + 1, o.runs, c.name));
-                if failed[wi][ci] {
-                    bar.inc(1);
+    let script = |w: &str| o.bench_dir.join(format!("{w}.lua"));
+    let empty = [OsString::from("-e"), OsString::new()];
+    for run in 1..=o.runs {
+        for (ci, c) in plan.configs.iter().enumerate() {
+            bar.set_message(format!("run {run}/{} start-up on {}", o.runs, c.name));
+            bar.inc(1);
+            if m.startup[ci].is_none() {
+                continue;
+            }
+            let tag = format!("startup.{}", c.name.replace(':', "_"));
+            match run_one(plan, c, &[], &empty, scratch, &tag)? {
+                Ok(sample) => m.startup[ci]
+                    .iter_mut()
+                    .for_each(|v| v.push(sample.max_rss_kib)),
+                Err(why) => {
+                    m.startup[ci] = None;
+                    m.fail(&bar, "start-up (-e '')", &c.name, run, why);
+                }
+            }
+        }
+        for (wi, w) in plan.workloads.iter().enumerate() {
+            let args = [script(w).into_os_string(), OsString::from(&scale)];
+            for (ci, c) in plan.configs.iter().enumerate() {
+                bar.set_message(format!("run {run}/{} {w} on {}", o.runs, c.name));
+                bar.inc(1);
+                if m.failed[wi][ci] {
                     continue;
                 }
                 let tag = format!("{w}.{}", c.name.replace(':', "_"));
-                let stats_path = scratch.join(format!("{tag}.stats.json"));
-                let out_path = scratch.join(format!("{tag}.stdout"));
-                let err_path = scratch.join(format!("{tag}.stderr"));
-                let _ = std::fs::remove_file(&stats_path);
-                let mut cmd = interp.command();
-                cmd.arg("--backend")
-                    .arg(&c.backend)
-                    .arg("--stats-json")
-                    .arg(&stats_path)
-                    .arg(&script)
-                    .arg(&scale);
-                if let Some(lib) = &c.preload {
-                    cmd.env("LD_PRELOAD", lib);
-                }
-                let files = std::fs::File::create(&out_path)
-                    .and_then(|o| Ok((o, std::fs::File::create(&err_path)?)));
-                let (fo, fe) = files.map_err(|e| {
-                    ToolError::Failed(format!("cannot create '{}': {e}", scratch.display()))
-                })?;
-                cmd.stdout(Stdio::from(fo)).stderr(Stdio::from(fe));
-                let outcome = run_child(cmd);
-                let failure = match outcome {
-                    Err(e) => Some(format!("could not run {}: {e}", interp.describe())),
-                    Ok((Ended::Exited(0), wall_s, max_rss_kib)) => {
-                        let stats = std::fs::read_to_string(&stats_path)
-                            .ok()
-                            .and_then(|t| serde_json::from_str::<ChildStats>(&t).ok());
-                        samples[wi][ci].push(Sample {
-                            wall_s,
-                            max_rss_kib,
-                            stats,
-                        });
-                        None
+                match run_one(plan, c, &[], &args, scratch, &tag)? {
+                    Ok(sample) => m.samples[wi][ci].push(sample),
+                    Err(why) => {
+                        m.failed[wi][ci] = true;
+                        m.fail(&bar, w, &c.name, run, why);
                     }
-                    Ok((Ended::Exited(code), ..)) => Some(format!("exit status {code}")),
-                    Ok((Ended::Signalled(sig), ..)) => Some(format!("killed by signal {sig}")),
-                };
-                if let Some(status) = failure {
-                    failed[wi][ci] = true;
-                    let stderr = tail(&err_path, 12);
-                    // `suspend`, not `println`: a hidden bar (stderr not a terminal) prints
-                    // nothing through `println`, and a failure must always be seen.
-                    bar.suspend(|| {
-                        eprintln!(
-                            "FAILED: {w} on {} (run {}): {status}\n{}",
-                            c.name,
-                            run + 1,
-                            indent(&stderr)
-                        )
-                    });
-                    failures.push(Failure {
-                        workload: w.clone(),
-                        config: c.name.clone(),
-                        run: run + 1,
-                        status,
-                        stderr,
-                    });
                 }
-                bar.inc(1);
             }
         }
     }
-    bar.finish_and_clear();
-    let _ = std::fs::remove_dir_all(&scratch);
-
-    let baseline = if configs.iter().any(|c| c.name == "system") {
-        "system".to_owned()
-    } else {
-        configs[0].name.clone()
-    };
-    let mut cells = Vec::new();
-    for (wi, w) in workloads.iter().enumerate() {
-        for (ci, c) in configs.iter().enumerate() {
-            let s = &samples[wi][ci];
-            let ok = !failed[wi][ci] && !s.is_empty();
-            let peaks: Vec<f64> = s
-                .iter()
-                .filter_map(|x| x.stats.as_ref().map(|t| t.peak as f64))
-                .collect();
-            let allocs: Vec<f64> = s
-                .iter()
-                .filter_map(|x| x.stats.as_ref().map(|t| t.allocations as f64))
-                .collect();
-            cells.push(Cell {
-                workload: w.clone(),
-                config: c.name.clone(),
-                ok,
-                wall_s: s.iter().map(|x| x.wall_s).collect(),
-                median_wall_s: ok.then(|| report::median(s.iter().map(|x| x.wall_s))),
-                ratio: None,
-                max_rss_kib: s.iter().map(|x| x.max_rss_kib).collect(),
-                median_max_rss_kib: ok
-                    .then(|| report::median(s.iter().map(|x| x.max_rss_kib as f64)) as u64),
-                rss_ratio: None,
-                peak_bytes: (ok && !peaks.is_empty())
-                    .then(|| report::median(peaks.into_iter()) as u64),
-                allocations: (ok && !allocs.is_empty())
-                    .then(|| report::median(allocs.into_iter()) as u64),
-            });
+    let system = plan.configs.iter().position(|c| c.name == "system");
+    for (wi, w) in plan.workloads.iter().enumerate() {
+        bar.set_message(format!("Lua's accounting of {w} (untimed)"));
+        bar.inc(1);
+        if system.is_some_and(|ci| m.failed[wi][ci]) {
+            continue; // that failure is reported already
+        }
+        match accounting_run(
+            plan,
+            &script(w),
+            &scale,
+            scratch,
+            &format!("{w}.accounting"),
+        )? {
+            Ok(stats) => m.accounting[wi] = Some(stats),
+            Err(why) => m.fail(&bar, w, "system --stats-json", 0, why),
         }
     }
+    bar.finish_and_clear();
+    Ok(m)
+}
+
+/// The report's cell of one workload × configuration: medians of the runs that succeeded.
+fn cell(workload: &str, config: &str, s: &[Sample], failed: bool) -> Cell {
+    let ok = !failed && !s.is_empty();
+    Cell {
+        workload: workload.to_owned(),
+        config: config.to_owned(),
+        ok,
+        wall_s: s.iter().map(|x| x.wall_s).collect(),
+        median_wall_s: ok.then(|| report::median(s.iter().map(|x| x.wall_s))),
+        ratio: None,
+        max_rss_kib: s.iter().map(|x| x.max_rss_kib).collect(),
+        median_max_rss_kib: ok
+            .then(|| report::median(s.iter().map(|x| x.max_rss_kib as f64)) as u64),
+        rss_ratio: None,
+    }
+}
+
+/// How the machine was while the bench ran.
+struct Conditions {
+    load_before: Option<f64>,
+    started: Instant,
+}
+
+/// Step 3: the report: a cell per workload × configuration, ratios to the baseline (`system`
+/// when it ran), geomeans.
+fn collect(
+    plan: Plan,
+    o: &BenchOptions,
+    m: Measured,
+    states: Option<StatesReport>,
+    trim: Option<TrimReport>,
+    when: Conditions,
+) -> Report {
+    let baseline = if plan.configs.iter().any(|c| c.name == "system") {
+        "system".to_owned()
+    } else {
+        plan.configs[0].name.clone()
+    };
+    let mut cells = Vec::new();
+    for (wi, w) in plan.workloads.iter().enumerate() {
+        for (ci, c) in plan.configs.iter().enumerate() {
+            cells.push(cell(w, &c.name, &m.samples[wi][ci], m.failed[wi][ci]));
+        }
+    }
+    let startup = plan
+        .configs
+        .iter()
+        .zip(&m.startup)
+        .map(|(c, runs)| Startup {
+            config: c.name.clone(),
+            max_rss_kib: runs.clone().unwrap_or_default(),
+            median_max_rss_kib: runs
+                .as_ref()
+                .filter(|r| !r.is_empty())
+                .map(|r| report::median(r.iter().map(|&k| k as f64)) as u64),
+            over_stock_mib: None,
+        })
+        .collect();
+    let accounting = plan
+        .workloads
+        .iter()
+        .zip(&m.accounting)
+        .filter_map(|(w, a)| {
+            let a = a.as_ref()?;
+            Some(Accounting {
+                workload: w.clone(),
+                backend: "system".to_owned(),
+                peak_bytes: a.peak,
+                allocations: a.allocations,
+            })
+        })
+        .collect();
     let mut rep = Report {
-        schema: 1,
+        schema: report::SCHEMA,
         tool: format!("lmem {}", env!("CARGO_PKG_VERSION")),
         lua_version: lmem_lua::version::LUA_VERSION_NUM,
         created_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        interpreter: interp.describe(),
+        interpreter: plan.interp.describe(),
         rss_source: "ru_maxrss of each child, from wait4 (KiB)".to_owned(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg_before: load_before,
+        loadavg_before: when.load_before,
         loadavg_after: loadavg(),
-        elapsed_s: started.elapsed().as_secs_f64(),
+        elapsed_s: when.started.elapsed().as_secs_f64(),
         runs: o.runs,
         scale: o.scale,
         baseline,
-        configurations: configs
-            .iter()
-            .map(|c| ConfigInfo {
-                name: c.name.clone(),
-                backend: c.backend.clone(),
-                preload: c.preload.as_ref().map(|p| p.display().to_string()),
-            })
-            .collect(),
-        missing_peers: missing,
-        workloads,
+        configurations: plan.configs.iter().map(Config::info).collect(),
+        missing_peers: plan.missing,
+        workloads: plan.workloads,
         results: cells,
         geomean: Vec::new(),
-        failures,
+        accounting,
+        startup,
+        comparisons: Vec::new(),
+        states,
+        trim,
+        targets: Vec::new(),
+        failures: m.failures,
     };
-    rep.compute_ratios();
+    rep.compute();
+    rep
+}
 
-    let paths = report::write(&rep, &o.out)?;
+/// Step 4: `report.json` and `report.html` into the out directory; the markdown tables (or the
+/// JSON, with `--json`) on stdout; then an error if any run failed.
+fn output(rep: &Report, o: &BenchOptions) -> Result<(), ToolError> {
+    let paths = report::write(rep, &o.out)?;
     let md = rep.markdown();
     if o.json {
-        let json = serde_json::to_string_pretty(&rep)
-            .map_err(|e| ToolError::Failed(format!("cannot encode the report: {e}")))?;
-        println!("{json}");
+        println!("{}", serde_json::to_string_pretty(rep)?);
         eprint!("{md}");
     } else {
         print!("{md}");
@@ -440,9 +626,11 @@ pub fn run(args: &[String]) -> Result<(), ToolError> {
         paths.html.display(),
         paths.json.display()
     ));
-    if !rep.failures.is_empty() {
-        let list: Vec<String> = rep
-            .failures
+    if rep.failures.is_empty() {
+        return Ok(());
+    }
+    Err(ToolError::RunsFailed(
+        rep.failures
             .iter()
             .map(|f| {
                 format!(
@@ -450,14 +638,72 @@ pub fn run(args: &[String]) -> Result<(), ToolError> {
                     f.workload, f.config, f.run, f.status
                 )
             })
-            .collect();
-        return Err(ToolError::Failed(format!(
-            "{} workload run(s) failed to verify:\n  {}",
-            list.len(),
-            list.join("\n  ")
-        )));
+            .collect(),
+    ))
+}
+
+/// `lmem bench`: plan, run interleaved, collect, report.
+pub fn run(args: BenchArgs) -> Result<(), ToolError> {
+    let o = options(args);
+    let plan = plan(&o)?;
+    let scratch = Scratch::new(&o.out)?;
+    let when = Conditions {
+        load_before: loadavg(),
+        started: Instant::now(),
+    };
+    let mut measured = if o.scenarios.contains(&Scenario::Workloads) {
+        run_interleaved(&plan, &o, &scratch)?
+    } else {
+        Measured::nothing()
+    };
+    let states = if o.scenarios.contains(&Scenario::States) {
+        let steps = o.runs * plan.configs.len() * (o.states.counts.len() + 1);
+        let (report, failures) =
+            with_bar(steps, |step| states::run(&plan.configs, &o.states, step))?;
+        report_failures(&failures);
+        measured.failures.extend(failures);
+        Some(report)
+    } else {
+        None
+    };
+    let trim = if o.scenarios.contains(&Scenario::Trim) {
+        let (report, failures) = with_bar(plan.configs.len(), |step| {
+            trim::run(&plan.interp, &plan.configs, o.spike_mib, &scratch.dir, step)
+        })?;
+        report_failures(&failures);
+        measured.failures.extend(failures);
+        Some(report)
+    } else {
+        None
+    };
+    drop(scratch);
+    let rep = collect(plan, &o, measured, states, trim, when);
+    output(&rep, &o)
+}
+
+/// Runs `f` with a progress bar of `steps` steps, which `f` advances with a message per step.
+fn with_bar<T>(steps: usize, f: impl FnOnce(&mut dyn FnMut(String)) -> T) -> T {
+    let bar = progress_bar(steps as u64);
+    let out = f(&mut |msg| {
+        bar.set_message(msg);
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    out
+}
+
+/// Prints a scenario's failures as the workloads' are printed.
+fn report_failures(failures: &[Failure]) {
+    for f in failures {
+        eprintln!(
+            "FAILED: {} on {} (run {}): {}\n{}",
+            f.workload,
+            f.config,
+            f.run,
+            f.status,
+            indent(&f.stderr)
+        );
     }
-    Ok(())
 }
 
 fn indent(s: &str) -> String {

@@ -1,51 +1,21 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-pub mod args;
 pub mod bench;
+pub mod cli;
+pub mod error;
 pub mod peers;
 pub mod report;
+pub mod states;
 pub mod stress;
 pub mod stress_cmd;
 pub mod svg;
 pub mod trace_cmd;
+pub mod trim;
 
-use std::fmt;
+pub use error::ToolError;
+
 use std::path::{Path, PathBuf};
-
-/// Why a subcommand failed, and with which exit status.
-#[derive(Debug)]
-pub enum ToolError {
-    /// Bad command line or unreadable input (a bad trace file): exit status 2.
-    Usage(String),
-    /// The work ran and something in it failed (a workload did not verify): exit status 1.
-    Failed(String),
-}
-
-impl ToolError {
-    /// The process exit status for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ToolError::Usage(_) => 2,
-            ToolError::Failed(_) => 1,
-        }
-    }
-}
-
-impl fmt::Display for ToolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ToolError::Usage(m) | ToolError::Failed(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for ToolError {}
-
-/// Shorthand for a usage error.
-pub fn usage(msg: impl Into<String>) -> ToolError {
-    ToolError::Usage(msg.into())
-}
 
 /// The workspace root: where this crate was built from (`host/tool/../..`) if it is still there,
 /// else the current directory (a copied binary run from a checkout).
@@ -72,21 +42,29 @@ impl Interpreter {
     /// `lmem-lua` binary, so it is never stale and needs no second binary (`cargo run --bin lmem`
     /// builds only `lmem`).
     pub fn this_exe() -> Result<Interpreter, ToolError> {
-        let program = std::env::current_exe()
-            .map_err(|e| ToolError::Failed(format!("cannot find the lmem executable: {e}")))?;
+        let program = std::env::current_exe().map_err(|source| ToolError::Spawn {
+            program: "lmem (this executable)".to_owned(),
+            source,
+        })?;
         Ok(Interpreter {
             program,
             prefix: vec!["lua".to_owned()],
         })
     }
 
+    /// This executable running one of its own (hidden) subcommands: a scenario's child.
+    pub fn subcommand(name: &str) -> Result<Interpreter, ToolError> {
+        let mut me = Interpreter::this_exe()?;
+        me.prefix = vec![name.to_owned()];
+        Ok(me)
+    }
+
     /// An `lmem-lua` (or compatible) binary at `path`.
     pub fn at(path: &Path) -> Result<Interpreter, ToolError> {
         if !path.is_file() {
-            return Err(usage(format!(
-                "interpreter '{}' not found (build it with `cargo build --release -p lmem-lua`)",
-                path.display()
-            )));
+            return Err(ToolError::NoInterpreter {
+                path: path.to_path_buf(),
+            });
         }
         Ok(Interpreter {
             program: path.to_path_buf(),
@@ -121,12 +99,7 @@ impl Interpreter {
 }
 
 /// `lmem backends`: the compiled backends and the peers found.
-pub fn backends_cmd(args: &[String]) -> Result<(), ToolError> {
-    if let Some(a) = args.first() {
-        return Err(usage(format!(
-            "lmem backends takes no arguments (got '{a}')"
-        )));
-    }
+pub fn backends_cmd() -> Result<(), ToolError> {
     println!("compiled backends:");
     for name in lmem::backends::names() {
         println!("  {name}");
@@ -138,7 +111,7 @@ pub fn backends_cmd(args: &[String]) -> Result<(), ToolError> {
     if !missing.is_empty() {
         println!("not compiled in: {}", missing.join(", "));
     }
-    println!("LD_PRELOAD peers (the system backend under another malloc):");
+    println!("LD_PRELOAD peers (stock Lua, no lmem layer, under another malloc):");
     let found = peers::find();
     for p in &found {
         match &p.path {

@@ -1,53 +1,57 @@
 //! `lmem`: benchmarks, reports and allocation traces for lmem's backends.
 //!
 //! ```text
-//! lmem bench [options]             every workload × backend (+ LD_PRELOAD peers), with a report
+//! lmem bench [options]             workloads, states and trim on stock, backends and peers
 //! lmem trace record|replay|info    allocation traces
 //! lmem stress [options]            many states on many threads, with faults and hot swaps
+//! lmem report report.json          render a report again (report.html, markdown)
 //! lmem backends                    compiled backends and installed peers
+//! lmem completions SHELL           a completion script for bash, zsh, fish, …
 //! lmem lua [lmem-lua args]         the lmem-lua interpreter itself
 //! ```
+//!
+//! Exit status: 0 on success, 1 when the work ran and something in it failed, 2 on a bad
+//! command line or unreadable input.
 
+use lmem_tool::cli::{self, Command};
 use lmem_tool::{self as tool, ToolError};
 use std::os::unix::ffi::OsStringExt;
 
-const USAGE: &str = "\
-usage: lmem <command> [args]
-  bench      run every workload of lua/bench under every backend and peer; write a report
-  trace      record, replay or summarise an allocation trace (lmem trace --help)
-  stress     run many Lua states on many threads with faults and hot swaps; check nothing is lost
-  backends   list the compiled backends and the LD_PRELOAD peers installed
-  lua        run the lmem-lua interpreter (lmem lua [lmem options] [lua options] [script])";
-
 fn main() {
-    let raw: Vec<Vec<u8>> = std::env::args_os().map(|a| a.into_vec()).collect();
-    // The interpreter gets its arguments untouched (bytes, not UTF-8), as `lmem-lua` would.
-    if raw.get(1).is_some_and(|a| a == b"lua") {
-        let mut argv = raw;
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The interpreter gets its arguments untouched (bytes, not UTF-8), as `lmem-lua` would:
+    // clap never sees them.
+    if raw.get(1).is_some_and(|a| a == "lua") {
+        let mut argv: Vec<Vec<u8>> = raw.into_iter().map(OsStringExt::into_vec).collect();
         argv.remove(1);
         argv[0] = b"lmem-lua".to_vec();
         std::process::exit(lmem_lua::standalone::main_with_args(&argv));
     }
-    let args: Vec<String> = raw
-        .iter()
-        .skip(1)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let rest = args.get(1..).unwrap_or(&[]);
-    let result: Result<(), ToolError> = match args.first().map(String::as_str) {
-        Some("bench") => tool::bench::run(rest),
-        Some("trace") => tool::trace_cmd::run(rest),
-        Some("stress") => tool::stress_cmd::run(rest),
-        Some("backends") => tool::backends_cmd(rest),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(tool::usage(format!("unknown command '{other}'\n{USAGE}"))),
-        None => Err(tool::usage(USAGE)),
+    // A child of the states scenario: not a subcommand the help or completions show.
+    let result = if raw.get(1).is_some_and(|a| a == "__states") {
+        cli::parse_states_child(raw.into_iter().skip(1)).and_then(tool::states::child)
+    } else {
+        cli::parse(raw).and_then(run)
     };
     if let Err(e) = result {
         eprintln!("lmem: {e}");
         std::process::exit(e.exit_code());
+    }
+}
+
+fn run(cli: cli::Cli) -> Result<(), ToolError> {
+    match cli.command {
+        Command::Bench(a) => tool::bench::run(a),
+        Command::Trace(t) => tool::trace_cmd::run(t),
+        Command::Stress(a) => tool::stress_cmd::run(a),
+        Command::Report(a) => tool::report::render_cmd(a),
+        Command::Backends => tool::backends_cmd(),
+        Command::Completions { shell } => cli::completions(shell),
+        // `main` runs `lmem lua` before parsing, so this is not reached; were it, the same.
+        Command::Lua { args } => {
+            let mut argv = vec![b"lmem-lua".to_vec()];
+            argv.extend(args.into_iter().map(OsStringExt::into_vec));
+            std::process::exit(lmem_lua::standalone::main_with_args(&argv));
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! The `LD_PRELOAD` peers: Debian's builds of mimalloc, jemalloc and tcmalloc, put under the
-//! `system` backend — "stock Lua with a better malloc", what a user would otherwise pick.
+//! The `LD_PRELOAD` peers: Debian's builds of mimalloc, jemalloc and tcmalloc, preloaded under
+//! stock Lua (`lmem-lua --stock`: `luaL_newstate` with Lua's own `l_alloc`, no lmem layer) —
+//! exactly "stock Lua with a better malloc", what a user would otherwise pick.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,8 @@ pub struct Peer {
     pub name: &'static str,
     /// The Debian package that ships it.
     pub package: &'static str,
+    /// The lmem backend on the same allocator (`mimalloc` for `preload:mimalloc`), if any.
+    pub same_as: Option<&'static str>,
     /// The shared library to preload; `None` when not installed.
     pub path: Option<PathBuf>,
 }
@@ -32,32 +35,36 @@ pub fn find() -> Vec<Peer> {
 
 /// [`find`] in the given directories (tests use a scratch directory).
 pub fn find_in(dirs: &[&Path]) -> Vec<Peer> {
-    // (name, package, file name prefix, exact names preferred)
-    let table: [(&str, &str, &str, &str); 3] = [
+    // (name, package, lmem backend on the same allocator, file name prefix, exact name)
+    let table: [(&str, &str, Option<&str>, &str, &str); 3] = [
         (
             "preload:mimalloc",
             "libmimalloc2.0",
+            Some("mimalloc"),
             "libmimalloc.so.2",
             "libmimalloc.so.2",
         ),
         (
             "preload:jemalloc",
             "libjemalloc2",
+            Some("jemalloc"),
             "libjemalloc.so.2",
             "libjemalloc.so.2",
         ),
         (
             "preload:tcmalloc",
             "libtcmalloc-minimal4",
+            None,
             "libtcmalloc_minimal.so.4",
             "libtcmalloc_minimal.so.4",
         ),
     ];
     table
         .iter()
-        .map(|&(name, package, prefix, exact)| Peer {
+        .map(|&(name, package, same_as, prefix, exact)| Peer {
             name,
             package,
+            same_as,
             path: dirs.iter().find_map(|d| lookup(d, prefix, exact)),
         })
         .collect()

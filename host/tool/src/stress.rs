@@ -88,6 +88,60 @@ pub fn bundled_workloads() -> Vec<PathBuf> {
     v
 }
 
+/// Why a stress run could not be made or finished (not a violation: those are in the report).
+#[derive(Debug)]
+pub enum StressError {
+    /// No backend to draw from.
+    NoBackends,
+    /// A backend that is not compiled in.
+    UnknownBackend(lmem::UnknownBackend),
+    /// A fault rate outside 0 to 1.
+    BadFaultRate(f64),
+    /// No workload to draw from.
+    NoWorkloads,
+    /// A workload file cannot be read.
+    ReadWorkload {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A worker thread panicked.
+    ThreadPanicked,
+}
+
+impl StressError {
+    /// Whether the run was asked for something it cannot do (a usage error, exit status 2).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, StressError::ThreadPanicked)
+    }
+}
+
+impl fmt::Display for StressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StressError::NoBackends => f.write_str("no backends"),
+            StressError::UnknownBackend(e) => e.fmt(f),
+            StressError::BadFaultRate(p) => write!(f, "fault rate {p} is not a probability"),
+            StressError::NoWorkloads => f.write_str("no workloads (lua/bench/*.lua not found)"),
+            StressError::ReadWorkload { path, source } => {
+                write!(f, "cannot read workload '{}': {source}", path.display())
+            }
+            StressError::ThreadPanicked => f.write_str("a stress thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for StressError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StressError::UnknownBackend(e) => Some(e),
+            StressError::ReadWorkload { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// Totals over all threads.
 #[derive(Debug, Default)]
 pub struct StressReport {
@@ -327,18 +381,22 @@ fn run_state_plain(chunk: &Chunk, backend: &str) -> StateResult {
 }
 
 /// Loads the workloads once.
-fn load_chunks(o: &StressOptions) -> Result<Vec<Chunk>, String> {
+fn load_chunks(o: &StressOptions) -> Result<Vec<Chunk>, StressError> {
     if o.workloads.is_empty() {
-        return Err("no workloads (lua/bench/*.lua not found)".into());
+        return Err(StressError::NoWorkloads);
     }
     o.workloads
         .iter()
         .map(|p| {
-            let code = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let code = std::fs::read(p).map_err(|source| StressError::ReadWorkload {
+                path: p.clone(),
+                source,
+            })?;
             let stem = p
                 .file_stem()
                 .map_or("?".into(), |s| s.to_string_lossy().into_owned());
-            let name = CString::new(format!("@{stem}.lua")).map_err(|e| e.to_string())?;
+            // A path has no NUL byte.
+            let name = CString::new(format!("@{stem}.lua")).unwrap_or_default();
             Ok(Chunk {
                 name,
                 code,
@@ -349,20 +407,19 @@ fn load_chunks(o: &StressOptions) -> Result<Vec<Chunk>, String> {
 }
 
 /// Runs the stress: `threads` workers until the time or state budget is spent.
-pub fn run(o: &StressOptions) -> Result<StressReport, String> {
+pub fn run(o: &StressOptions) -> Result<StressReport, StressError> {
     if o.backends.is_empty() {
-        return Err("no backends".into());
+        return Err(StressError::NoBackends);
     }
     for b in &o.backends {
         if !backends::is_compiled(b) {
-            return Err(format!(
-                "unknown backend '{b}' (compiled in: {})",
-                backends::names().join(", ")
-            ));
+            return Err(StressError::UnknownBackend(lmem::UnknownBackend {
+                name: b.clone(),
+            }));
         }
     }
     if !(0.0..=1.0).contains(&o.fault_rate) {
-        return Err(format!("fault rate {} is not a probability", o.fault_rate));
+        return Err(StressError::BadFaultRate(o.fault_rate));
     }
     let chunks = Arc::new(load_chunks(o)?);
     let mut report = run_threads(o, &chunks, o.threads)?;
@@ -377,7 +434,7 @@ fn run_threads(
     o: &StressOptions,
     chunks: &Arc<Vec<Chunk>>,
     threads: usize,
-) -> Result<StressReport, String> {
+) -> Result<StressReport, StressError> {
     let start = Instant::now();
     let issued = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -429,9 +486,7 @@ fn run_threads(
         .collect();
     let mut total = StressReport::default();
     for w in workers {
-        let r = w
-            .join()
-            .map_err(|_| "a stress thread panicked".to_string())?;
+        let r = w.join().map_err(|_| StressError::ThreadPanicked)?;
         total.states += r.states;
         total.succeeded += r.succeeded;
         total.out_of_memory += r.out_of_memory;
@@ -447,7 +502,7 @@ fn run_threads(
 
 /// States per second on 1 thread and on `threads` threads: the very same states (each draws
 /// from its own index) on the plain layer a host runs, each state on its own heap.
-fn scaling(o: &StressOptions, chunks: &Arc<Vec<Chunk>>) -> Result<(f64, f64, usize), String> {
+fn scaling(o: &StressOptions, chunks: &Arc<Vec<Chunk>>) -> Result<(f64, f64, usize), StressError> {
     let n = o.threads.max(2);
     let plain = StressOptions {
         checked: false,

@@ -7,42 +7,32 @@
 //! function `lmem-lua` gives Lua for each backend (a fresh [`lmem::Allocator`], on the lean
 //! path), called exactly as Lua calls it, and times only the loop of calls.
 
-use super::args::{Parser, check_names};
-use super::{Interpreter, ToolError, usage};
+use super::cli::{RecordArgs, ReplayArgs, TraceCommand, compiled_backends};
+use super::{Interpreter, ToolError};
 use lmem::trace::{ReplayResult, Summary, Trace, replay_function};
 use lmem::{Allocator, Tag};
-use std::path::{Path, PathBuf};
-
-/// Usage of `lmem trace`.
-pub const USAGE: &str = "\
-usage: lmem trace record -o FILE [--backend NAME] [--lua PATH] script.lua [args]
-       lmem trace replay FILE [--backend NAME]... [--runs N] [--json]
-       lmem trace info FILE";
+use std::path::Path;
 
 /// `lmem trace …`.
-pub fn run(args: &[String]) -> Result<(), ToolError> {
-    match args.first().map(String::as_str) {
-        Some("record") => record(&args[1..]),
-        Some("replay") => replay_cmd(&args[1..]),
-        Some("info") => info(&args[1..]),
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(usage(format!(
-            "lmem trace: unknown subcommand '{other}'\n{USAGE}"
-        ))),
-        None => Err(usage(USAGE)),
+pub fn run(command: TraceCommand) -> Result<(), ToolError> {
+    match command {
+        TraceCommand::Record(a) => record(a),
+        TraceCommand::Replay(a) => replay_cmd(a),
+        TraceCommand::Info { file } => info(&file),
     }
 }
 
 /// Reads and validates a trace file; a missing, bad or truncated file is a usage error (exit 2)
 /// that names the file and says what is wrong.
 pub fn load(path: &Path) -> Result<Trace, ToolError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| usage(format!("cannot open trace file '{}': {e}", path.display())))?;
-    Trace::read(std::io::BufReader::new(file))
-        .map_err(|e| usage(format!("bad trace file '{}': {e}", path.display())))
+    let file = std::fs::File::open(path).map_err(|source| ToolError::OpenTrace {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Trace::read(std::io::BufReader::new(file)).map_err(|source| ToolError::BadTrace {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Replays `trace` once through the lean allocation function of a fresh backend `name` (what
@@ -57,36 +47,13 @@ pub fn replay_on(name: &str, trace: &Trace) -> Option<ReplayResult> {
     Some(r)
 }
 
-fn record(args: &[String]) -> Result<(), ToolError> {
-    let mut out: Option<PathBuf> = None;
-    let mut backend = "system".to_owned();
-    let mut lua: Option<PathBuf> = None;
-    let mut p = Parser::new(args);
-    let mut script = None;
-    while let Some(a) = p.next_arg()? {
-        match a.as_str() {
-            "-o" | "--output" => out = Some(PathBuf::from(p.value(&a)?)),
-            "--backend" => backend = p.value(&a)?,
-            "--lua" => lua = Some(PathBuf::from(p.value(&a)?)),
-            s if s.starts_with('-') && s.len() > 1 => {
-                return Err(usage(format!(
-                    "lmem trace record: unknown option '{s}'\n{USAGE}"
-                )));
-            }
-            _ => {
-                script = Some(a);
-                break;
-            }
-        }
-    }
-    let out =
-        out.ok_or_else(|| usage(format!("lmem trace record: -o FILE is required\n{USAGE}")))?;
-    let script = script.ok_or_else(|| usage(format!("lmem trace record: no script\n{USAGE}")))?;
-    let known: Vec<String> = lmem::backends::names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    check_names("backend", std::slice::from_ref(&backend), &known)?;
+fn record(a: RecordArgs) -> Result<(), ToolError> {
+    let RecordArgs {
+        output: out,
+        backend,
+        lua,
+        command,
+    } = a;
     let interp = match &lua {
         Some(p) => Interpreter::at(p)?,
         None => Interpreter::this_exe()?,
@@ -96,16 +63,13 @@ fn record(args: &[String]) -> Result<(), ToolError> {
         .arg(&backend)
         .arg("--trace")
         .arg(&out)
-        .arg(&script)
-        .args(p.rest());
-    let status = cmd
-        .status()
-        .map_err(|e| ToolError::Failed(format!("could not run {}: {e}", interp.describe())))?;
+        .args(&command);
+    let status = cmd.status().map_err(|source| ToolError::Spawn {
+        program: interp.describe(),
+        source,
+    })?;
     if !status.success() {
-        return Err(ToolError::Failed(format!(
-            "the script failed ({status}); the trace in '{}' holds what ran until then",
-            out.display()
-        )));
+        return Err(ToolError::ScriptFailed { status, trace: out });
     }
     let trace = load(&out)?;
     let size = std::fs::metadata(&out).map_or(0, |m| m.len());
@@ -119,11 +83,7 @@ fn record(args: &[String]) -> Result<(), ToolError> {
     Ok(())
 }
 
-fn info(args: &[String]) -> Result<(), ToolError> {
-    let [path] = args else {
-        return Err(usage(format!("lmem trace info takes one FILE\n{USAGE}")));
-    };
-    let path = Path::new(path);
+fn info(path: &Path) -> Result<(), ToolError> {
     let trace = load(path)?;
     let h = trace.header();
     println!("file        {}", path.display());
@@ -164,40 +124,16 @@ fn mix(s: &Summary) -> String {
     out
 }
 
-fn replay_cmd(args: &[String]) -> Result<(), ToolError> {
-    let known: Vec<String> = lmem::backends::names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let mut backends: Vec<String> = Vec::new();
-    let mut runs = 5usize;
-    let mut json = false;
-    let mut file = None;
-    let mut p = Parser::new(args);
-    while let Some(a) = p.next_arg()? {
-        match a.as_str() {
-            "--backend" | "--backends" => backends.extend(p.list(&a)?),
-            "--runs" => {
-                runs = p.parsed(&a, "a positive count")?;
-                if runs == 0 {
-                    return Err(usage("bad value for --runs: 0 (expected a positive count)"));
-                }
-            }
-            "--json" => json = true,
-            s if s.starts_with('-') => {
-                return Err(usage(format!(
-                    "lmem trace replay: unknown option '{s}'\n{USAGE}"
-                )));
-            }
-            _ if file.is_none() => file = Some(PathBuf::from(a)),
-            _ => return Err(usage(format!("lmem trace replay: one FILE only\n{USAGE}"))),
-        }
-    }
-    let file = file.ok_or_else(|| usage(format!("lmem trace replay: no FILE\n{USAGE}")))?;
+fn replay_cmd(a: ReplayArgs) -> Result<(), ToolError> {
+    let ReplayArgs {
+        file,
+        mut backends,
+        runs,
+        json,
+    } = a;
     if backends.is_empty() {
-        backends = known.clone();
+        backends = compiled_backends();
     }
-    check_names("backend", &backends, &known)?;
     let trace = load(&file)?;
     let summary = trace.summary();
 

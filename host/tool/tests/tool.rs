@@ -49,18 +49,20 @@ fn bench_writes_report_json_and_html() {
     ]));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    // The markdown table, one column per backend.
+    // The markdown table, one column per backend, and stock.
     assert!(stdout.contains("| workload |"), "{stdout}");
-    for b in backends() {
+    for b in backends().into_iter().chain(["stock"]) {
         assert!(stdout.contains(&format!("`{b}`")), "{stdout}");
     }
     assert!(stdout.contains("| **geomean** |"), "{stdout}");
+    assert!(stdout.contains("| `system` / `stock` |"), "{stdout}");
+    assert!(stdout.contains("Start-up RSS"), "{stdout}");
     assert!(stdout.contains("report.html"), "{stdout}");
 
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
             .unwrap();
-    assert_eq!(json["schema"], 1);
+    assert_eq!(json["schema"], 2);
     assert_eq!(json["runs"], 1);
     assert_eq!(json["baseline"], "system");
     assert_eq!(
@@ -68,23 +70,51 @@ fn bench_writes_report_json_and_html() {
         serde_json::json!(["binary_trees", "strings"])
     );
     let configs = json["configurations"].as_array().unwrap();
-    assert_eq!(configs.len(), backends().len());
+    let n = backends().len() + 1;
+    assert_eq!(configs.len(), n, "every backend and stock");
+    assert_eq!(configs[0]["name"], "stock");
     assert!(configs.iter().all(|c| c["preload"].is_null()));
     let results = json["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2 * backends().len());
+    assert_eq!(results.len(), 2 * n);
     for c in results {
         assert_eq!(c["ok"], true, "{c}");
         assert!(c["median_wall_s"].as_f64().unwrap() > 0.0, "{c}");
         assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c}");
         assert!(c["median_max_rss_kib"].as_u64().unwrap() > 0, "{c}");
-        assert!(c["peak_bytes"].as_u64().unwrap() > 0, "{c}");
-        assert!(c["allocations"].as_u64().unwrap() > 1000, "{c}");
         if c["config"] == "system" {
             assert_eq!(c["ratio"].as_f64().unwrap(), 1.0);
         }
     }
+    // Lua's accounting: one untimed run per workload, on system.
+    let accounting = json["accounting"].as_array().unwrap();
+    assert_eq!(accounting.len(), 2);
+    for a in accounting {
+        assert_eq!(a["backend"], "system");
+        assert!(a["peak_bytes"].as_u64().unwrap() > 0, "{a}");
+        assert!(a["allocations"].as_u64().unwrap() > 1000, "{a}");
+    }
+    // The start-up RSS of every configuration, against stock's.
+    let startup = json["startup"].as_array().unwrap();
+    assert_eq!(startup.len(), n);
+    assert_eq!(startup[0]["over_stock_mib"].as_f64(), Some(0.0));
+    assert!(
+        startup
+            .iter()
+            .all(|s| s["median_max_rss_kib"].as_u64() > Some(0))
+    );
+    let pairs = json["comparisons"].as_array().unwrap();
+    assert_eq!(pairs[0]["config"], "system");
+    assert_eq!(pairs[0]["against"], "stock");
+    assert!(pairs[0]["time_ratio"].as_f64().unwrap() > 0.0);
+    let targets = json["targets"].as_array().unwrap();
+    assert!(targets.iter().any(|t| {
+        t["target"]
+            .as_str()
+            .unwrap()
+            .contains("start-up RSS of `slab`")
+    }));
     let geo = json["geomean"].as_array().unwrap();
-    assert_eq!(geo.len(), backends().len());
+    assert_eq!(geo.len(), n);
     assert!(
         geo.iter()
             .all(|g| g["workloads"] == 2 && g["time_ratio"].is_f64())
@@ -93,7 +123,8 @@ fn bench_writes_report_json_and_html() {
 
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    // Time, memory, system against stock, start-up, the states (2) and trim.
+    assert_eq!(html.matches("<svg").count(), 7, "seven charts");
     assert!(!html.contains("chart not drawn"));
     for w in ["binary_trees", "strings"] {
         assert!(html.contains(w));
@@ -122,6 +153,178 @@ fn bench_json_goes_to_stdout() {
     assert!(text(&out.stderr).contains("| workload |"));
 }
 
+/// An interpreter that logs its command line (and LD_PRELOAD) before it runs `lmem lua`.
+fn logging_interpreter(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("calls.log");
+    let exe = dir.join("logging-lua");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\necho \"$LD_PRELOAD|$*\" >> '{}'\nexec '{}' lua \"$@\"\n",
+            log.display(),
+            env!("CARGO_BIN_EXE_lmem")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (exe, log)
+}
+
+#[test]
+fn bench_times_the_lean_path_and_runs_peers_on_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, log) = logging_interpreter(dir.path());
+    let out = run(lmem().args([
+        "bench",
+        "--scale=0.02",
+        "--runs=2",
+        "--backends=stock,slab",
+        "--workloads=strings",
+        "--lua",
+        exe.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let workload: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("strings.lua"))
+        .collect();
+    let (accounting, timed): (Vec<&str>, Vec<&str>) =
+        workload.iter().partition(|l| l.contains("--stats-json"));
+    assert_eq!(accounting.len(), 1, "one accounting run: {calls}");
+    assert!(
+        accounting[0].starts_with("|--backend system --stats-json "),
+        "{calls}"
+    );
+    assert!(!timed.is_empty());
+    for l in &timed {
+        let (preload, args) = l.split_once('|').unwrap();
+        // Every peer is stock Lua under its malloc.
+        if !preload.is_empty() || args.starts_with("--stock") {
+            assert!(args.starts_with("--stock "), "{l}");
+        } else {
+            assert!(args.starts_with("--backend slab "), "{l}");
+        }
+    }
+    // Start-up runs: an empty program, each round, every configuration.
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    let configs = json["configurations"].as_array().unwrap().len();
+    assert_eq!(timed.len(), 2 * configs, "{calls}");
+    assert_eq!(
+        calls.lines().filter(|l| l.ends_with("-e ")).count(),
+        2 * configs
+    );
+    for c in json["configurations"].as_array().unwrap() {
+        if !c["preload"].is_null() {
+            assert_eq!(c["backend"], "stock", "{c}");
+        }
+    }
+}
+
+#[test]
+fn bench_states_scenario_measures_every_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scenarios=states",
+        "--states=30,60",
+        "--requests=40",
+        "--runs=2",
+        "--backends=stock,system,slab",
+        "--no-peers",
+        "--json",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["workloads"].as_array().unwrap().is_empty());
+    assert!(json["results"].as_array().unwrap().is_empty());
+    assert!(
+        json["comparisons"].as_array().unwrap().is_empty(),
+        "no workload ran"
+    );
+    let states = &json["states"];
+    assert_eq!(states["counts"], serde_json::json!([30, 60]));
+    let footprint = states["footprint"].as_array().unwrap();
+    assert_eq!(footprint.len(), 3 * 2);
+    let live = |f: &Value| f["live_per_state"].as_f64().unwrap();
+    for f in footprint {
+        assert_eq!(f["runs"].as_array().unwrap().len(), 2, "{f}");
+        // The standard libraries and the program: more than 10 KiB of Lua data per state,
+        // the same on every configuration (Lua's requests do not depend on the allocator).
+        assert!(live(f) > 10_240.0, "{f}");
+        assert!((live(f) / live(&footprint[0]) - 1.0).abs() < 0.01, "{f}");
+        assert!(f["rss_per_state"].is_f64(), "{f}");
+        let reserved = &f["reserved_per_state"];
+        match f["config"].as_str().unwrap() {
+            "slab" => assert!(reserved.as_f64().unwrap() >= live(f), "{f}"),
+            "stock" => assert!(reserved.is_null(), "{f}"),
+            _ => {}
+        }
+    }
+    let rates = states["per_request"].as_array().unwrap();
+    assert_eq!(rates.len(), 3);
+    for r in rates {
+        assert!(r["per_second"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["runs"][0]["states"], 40);
+    }
+    let tables = text(&out.stderr);
+    assert!(tables.contains("RSS per state, N=60"), "{tables}");
+    assert!(tables.contains("| `slab` |"), "{tables}");
+}
+
+#[test]
+fn bench_trim_scenario_measures_rss_around_a_spike() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scenarios=trim",
+        "--spike-mib=8",
+        "--backends=stock,system,slab",
+        "--no-peers",
+        "--json",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let trim = &json["trim"];
+    assert_eq!(trim["spike_mib"], 8);
+    let rows = trim["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let mib = |v: &Value| v.as_u64().unwrap() as f64 / 1048576.0;
+    for r in rows {
+        assert!(r["lua_kib"].as_u64().unwrap() >= 8 * 1024, "{r}");
+        assert!(mib(&r["spike"]) >= mib(&r["before"]) + 6.0, "{r}");
+        assert!(mib(&r["collected"]) <= mib(&r["spike"]) + 0.25, "{r}");
+        if r["config"] == "stock" {
+            assert!(r["trimmed"].is_null(), "no lmem module on stock: {r}");
+        } else {
+            assert!(mib(&r["trimmed"]) <= mib(&r["collected"]) + 0.25, "{r}");
+        }
+    }
+    // slab's trim gives its empty pages back.
+    let slab = rows.iter().find(|r| r["config"] == "slab").unwrap();
+    assert!(
+        mib(&slab["trimmed"]) + 1.0 < mib(&slab["collected"]),
+        "{slab}"
+    );
+    let targets = json["targets"].as_array().unwrap();
+    assert!(targets.iter().any(|t| {
+        t["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("`slab` RSS after `lmem.trim()` <= 1.3x")
+    }));
+    assert!(text(&out.stderr).contains("| `slab` |"));
+}
+
 #[test]
 fn bench_reports_a_workload_that_does_not_verify() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,6 +347,7 @@ fn bench_reports_a_workload_that_does_not_verify() {
         "--no-peers",
         "--backends",
         "system",
+        "--scenarios=workloads",
         "--bench-dir",
         bench.to_str().unwrap(),
         "--out",
@@ -297,7 +501,7 @@ fn bad_or_truncated_trace_files_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(lmem().args(["trace", "record", "x.lua"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("-o FILE"));
+    assert!(text(&out.stderr).contains("--output <FILE>"));
 }
 
 #[test]
@@ -315,13 +519,95 @@ fn backends_lists_compiled_backends_and_peers() {
 }
 
 #[test]
+fn report_renders_a_report_json_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = root().join("host/tool/tests/fixtures/report.json");
+    let out = run(lmem()
+        .arg("report")
+        .arg(&fixture)
+        .arg("--out")
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let md = text(&out.stdout);
+    for part in [
+        "| **geomean** |",
+        "| `system` / `stock` |",
+        "RSS per state, N=100",
+        "Trim:",
+    ] {
+        assert!(md.contains(part), "{part}: {md}");
+    }
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 7);
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{}").unwrap();
+    let out = run(lmem().arg("report").arg(&junk));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a report.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn unknown_command_and_help() {
     let out = run(lmem().arg("frob"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown command 'frob'"));
+    assert!(text(&out.stderr).contains("unrecognized subcommand 'frob'"));
     let out = run(lmem().arg("--help"));
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("bench"));
+    // No command: the help, on stderr, as a usage error.
+    let out = run(&mut lmem());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage: lmem <COMMAND>"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for cmd in [
+        &["bench"][..],
+        &["trace"],
+        &["trace", "record"],
+        &["trace", "replay"],
+        &["trace", "info"],
+        &["stress"],
+        &["backends"],
+        &["report"],
+        &["completions"],
+    ] {
+        let out = run(lmem().args(cmd).arg("--help"));
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+        assert!(
+            help.contains(&format!("Usage: lmem {}", cmd.join(" "))),
+            "{cmd:?}: {help}"
+        );
+    }
+    // `lmem lua --help` is the interpreter's, not clap's.
+    let out = run(lmem().args(["lua", "--help"]));
+    assert!(!text(&out.stdout).contains("Usage: lmem"));
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "_lmem()"),
+        ("zsh", "#compdef lmem"),
+        ("fish", "complete -c lmem"),
+    ] {
+        let out = run(lmem().args(["completions", shell]));
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["bench", "trace", "stress", "no-peers"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = run(lmem().args(["completions", "tcsh"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("'tcsh'"));
 }
 
 #[test]
