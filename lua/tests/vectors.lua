@@ -1,12 +1,14 @@
 -- vectors.lua: grow Lua's internal vectors (luaM_growvector) toward their
 -- limits through generated code: a function with more than 2^17 distinct
--- constants, many nested prototypes, a huge table constructor, upvalues up to
--- the limit (255 in 5.2+, 60 in 5.1) and locals up to 200; one past each
--- limit must make load() return nil plus the "too many ..." message.
+-- constants (LuaJIT: exactly its limit of 65536), many nested prototypes, a
+-- huge table constructor, upvalues up to the limit (255 in 5.2+, 60 in 5.1
+-- and LuaJIT) and locals up to 200; one past each limit must make load()
+-- return nil plus the "too many ..." message.
 
 local loadsrc = loadstring or load
 local concat, format = table.concat, string.format
 local is51 = _VERSION == "Lua 5.1"
+local isjit = type(jit) == "table"
 local MAXUP = is51 and 60 or 255
 local MAXLOCALS = 200
 
@@ -20,15 +22,26 @@ local function compile(src, name)
 end
 
 -- 1. more than 2^17 distinct constants in one function (the k vector, and
---    the code and line-info vectors with it)
-do
-  local N = 140000
+--    the code and line-info vectors with it); LuaJIT takes at most 65536
+--    numeric constants in a function: that many work, one more fails cleanly
+local function constants_source(n)
   local out = { "local s = 0\n" }
-  for i = 0, N - 1 do out[#out + 1] = format("s = s + %d.5\n", i) end
+  for i = 0, n - 1 do out[#out + 1] = format("s = s + %d.5\n", i) end
   out[#out + 1] = "return s\n"
-  local f, err = compile(concat(out), "constants")
+  return concat(out)
+end
+
+do
+  local N = isjit and 65536 or 140000
+  local f, err = compile(constants_source(N), "constants")
   check(f, "many constants failed to load: " .. tostring(err))
   check(f() == N * N / 2, "many constants: wrong sum")
+  if isjit then
+    local g, msg = compile(constants_source(N + 1), "constants_over")
+    check(g == nil, "one constant too many was accepted")
+    check(tostring(msg):find("more than 65536 constants", 1, true),
+      "LuaJIT constants message: " .. tostring(msg))
+  end
 end
 
 -- 2. many nested prototypes in one function (the p vector) and many

@@ -99,12 +99,13 @@ impl MluaState {
         }
         // SAFETY: a valid state; the call is protected, and `open` takes no argument.
         let status = unsafe {
-            #[cfg(not(feature = "lua51"))]
+            #[cfg(not(any(feature = "lua51", feature = "luajit")))]
             {
                 ffi::lua_pushcfunction(this.state, open);
                 ffi::lua_pcall(this.state, 0, 0, 0)
             }
-            #[cfg(feature = "lua51")]
+            // Pushing a C function allocates a closure on 5.1 and LuaJIT: unprotected there.
+            #[cfg(any(feature = "lua51", feature = "luajit"))]
             {
                 ffi::lua_cpcall(this.state, open, std::ptr::null_mut())
             }

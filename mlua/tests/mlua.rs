@@ -38,8 +38,14 @@ fn mlua_runs_on_every_backend() {
             let err = lua.load("error('from lua')").exec().unwrap_err();
             assert!(err.to_string().contains("from lua"), "{err}");
             let s = state.stats();
+            // Lua 5.1 and LuaJIT give no type with a new block: everything is `Other` there.
+            let strings = if cfg!(any(feature = "lua51", feature = "luajit")) {
+                lmem::Tag::Other
+            } else {
+                lmem::Tag::String
+            };
             assert!(
-                s.live > 100000 && s.by_tag[lmem::Tag::String.index()].count > 0,
+                s.live > 100000 && s.by_tag[strings.index()].count > 0,
                 "{name}"
             );
         }

@@ -1,7 +1,9 @@
 //! The command line compared with Debian's `lua5.4` on a set of invocations: exit status,
 //! stdout and stderr must match (both run with `argv[0] = "lua"`; the version line and the
 //! traceback line numbers of C functions are what may legitimately differ and are normalised).
-//! Skipped, with a note, when `lua5.4` is not installed.
+//! Skipped, with a note, when `lua5.4` is not installed. (A LuaJIT build has `luajit`'s command
+//! line, compared with Debian's `luajit` in `cli_luajit.rs`.)
+#![cfg(not(feature = "luajit"))]
 
 mod common;
 use common::*;

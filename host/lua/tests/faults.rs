@@ -1,9 +1,13 @@
 //! Fault sweep: the k-th allocation of a run fails, for every k; each run ends with success or
 //! Lua's `not enough memory`, never a crash, and the checker finds no complaint and no leak.
+//!
+//! On LuaJIT, one failure mode is LuaJIT's own and is counted apart: see
+//! [`luajit_short_closure_free`].
 
 mod common;
 use common::*;
 use std::path::PathBuf;
+use std::process::Output;
 
 fn sweep_script() -> PathBuf {
     let p = lua_tests_dir().join("oom_sweep.lua");
@@ -32,11 +36,51 @@ fn total_allocations(backend: &str, script: &str) -> u64 {
         .unwrap_or_else(|| panic!("no allocation count in:\n{err}"))
 }
 
+/// LuaJIT's one known break of the allocator contract, under out-of-memory: when an upvalue
+/// cannot be allocated while a closure is made (`lj_func_newL_gc`), the closure keeps
+/// `nupvalues = 0` and is later freed with the size of a closure without upvalues, 8 bytes per
+/// upvalue short of the block it got. A debug LuaJIT (what `cargo test` builds) asserts on its
+/// own miscount when the state closes (`close_state: memory leak of N bytes`, then abort); a
+/// release one runs on, and the checker reports the short free. Only those exact signatures are
+/// recognised.
+#[cfg(feature = "luajit")]
+fn luajit_short_closure_free(out: &Output) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    let err = text(&out.stderr);
+    if out.status.signal() == Some(libc::SIGABRT) {
+        return err.contains("not enough memory")
+            && err.contains("LuaJIT ASSERT lj_state.c:")
+            && err.contains("close_state: memory leak of ");
+    }
+    if out.status.code() != Some(3) {
+        return false;
+    }
+    let complaints: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("checker: free of 0x"))
+        .collect();
+    let short_by = |c: &str| -> Option<usize> {
+        let (_, sizes) = c.split_once(" with osize ")?;
+        let (given, recorded) = sizes.split_once(", but its size is ")?;
+        let (given, recorded): (usize, usize) = (given.parse().ok()?, recorded.parse().ok()?);
+        (recorded > given && (recorded - given) % 8 == 0).then_some(recorded - given)
+    };
+    let total: Option<usize> = complaints.iter().map(|c| short_by(c)).sum();
+    !complaints.is_empty()
+        && err.contains(&format!("checker: {} complaints", complaints.len()))
+        && total.is_some_and(|t| live_after_close(&err) == Some(t))
+}
+
+#[cfg(not(feature = "luajit"))]
+fn luajit_short_closure_free(_: &Output) -> bool {
+    false
+}
+
 fn sweep(backend: &str, step: usize) -> (u64, u64) {
     let script = sweep_script();
     let script = script.to_str().unwrap();
     let total = total_allocations(backend, script);
-    let (mut ok, mut oom) = (0, 0);
+    let (mut ok, mut oom, mut luajit_defect) = (0, 0, 0);
     for k in (1..=total + 2).step_by(step) {
         let ks = k.to_string();
         let out = run(&[
@@ -50,6 +94,10 @@ fn sweep(backend: &str, step: usize) -> (u64, u64) {
         ]);
         let stderr = text(&out.stderr);
         let what = format!("{backend} --fail-at {k}");
+        if luajit_short_closure_free(&out) {
+            luajit_defect += 1;
+            continue;
+        }
         // A signal (crash, abort) has no exit code.
         check(
             out.status.code().is_some(),
@@ -77,6 +125,9 @@ fn sweep(backend: &str, step: usize) -> (u64, u64) {
             &format!("{what}: live after close"),
             &out,
         );
+    }
+    if luajit_defect > 0 {
+        println!("{backend}: {luajit_defect} runs hit LuaJIT's short free of a closure");
     }
     (ok, oom)
 }

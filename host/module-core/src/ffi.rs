@@ -1,15 +1,17 @@
 //! The part of the Lua C API the `lmem` module calls, declared here for the Lua version chosen by
-//! feature (`lua54` by default, `lua51`, `lua55`), with no Lua library linked: the symbols are
-//! resolved by whoever links or loads the code — the vendored Lua of `lmem-lua`, or the stock
-//! interpreter that loads `lmem-module`'s shared object.
+//! feature (`lua54` by default, `lua51`, `lua55`, `luajit`), with no Lua library linked: the
+//! symbols are resolved by whoever links or loads the code — the vendored Lua of `lmem-lua`, or
+//! the stock interpreter that loads `lmem-module`'s shared object.
 //!
 //! The declarations keep each version's exact C signatures (Lua 5.1's `lua_pushlstring`,
 //! `lua_getfield` and `lua_rawseti` differ from 5.4's); the wrappers below the declarations give
 //! the module one signature for what the versions spell differently (the C API's macros, and
-//! the functions 5.1 lacks).
+//! the functions 5.1 lacks). LuaJIT 2.1 has Lua 5.1's C API (and ABI), so `luajit` declares
+//! exactly what `lua51` does.
 //!
-//! Every Lua function may leave by `longjmp` (a Lua error), hence `C-unwind`; a caller must own
-//! nothing with a destructor in any frame that `longjmp` can cross.
+//! Every Lua function may leave by `longjmp` (a Lua error; LuaJIT on x86-64 unwinds the frames
+//! with the system unwinder instead), hence `C-unwind`; a caller must own nothing with a
+//! destructor in any frame that such an error can cross.
 
 #![allow(non_camel_case_types, missing_docs)]
 
@@ -27,11 +29,27 @@ compile_error!(
 );
 #[cfg(all(feature = "lua51", feature = "lua55"))]
 compile_error!("features `lua51` and `lua55` are mutually exclusive: pick one Lua version");
-#[cfg(not(any(feature = "lua51", feature = "lua54", feature = "lua55")))]
-compile_error!("no Lua version: enable one of the features `lua54` (default), `lua51`, `lua55`");
+#[cfg(all(feature = "luajit", feature = "lua54"))]
+compile_error!(
+    "features `luajit` and `lua54` are mutually exclusive: pick one Lua version \
+     (for LuaJIT: --no-default-features --features luajit)"
+);
+#[cfg(all(feature = "luajit", feature = "lua51"))]
+compile_error!("features `luajit` and `lua51` are mutually exclusive: pick one Lua version");
+#[cfg(all(feature = "luajit", feature = "lua55"))]
+compile_error!("features `luajit` and `lua55` are mutually exclusive: pick one Lua version");
+#[cfg(not(any(
+    feature = "lua51",
+    feature = "lua54",
+    feature = "lua55",
+    feature = "luajit"
+)))]
+compile_error!(
+    "no Lua version: enable one of the features `lua54` (default), `lua51`, `lua55`, `luajit`"
+);
 
 /// `LUA_VERSION_NUM` of the API declared here.
-pub const LUA_VERSION_NUM: u32 = if cfg!(feature = "lua51") {
+pub const LUA_VERSION_NUM: u32 = if cfg!(any(feature = "lua51", feature = "luajit")) {
     501
 } else if cfg!(feature = "lua55") {
     505
@@ -49,20 +67,23 @@ pub type lua_CFunction = unsafe extern "C-unwind" fn(l: *mut lua_State) -> c_int
 pub type lua_Alloc = lmem::LuaAlloc;
 pub type lua_Number = f64;
 /// `ptrdiff_t` on 5.1, `long long` on 5.4 and 5.5.
-#[cfg(feature = "lua51")]
+#[cfg(any(feature = "lua51", feature = "luajit"))]
 pub type lua_Integer = isize;
-#[cfg(not(feature = "lua51"))]
+#[cfg(not(any(feature = "lua51", feature = "luajit")))]
 pub type lua_Integer = i64;
 
-#[cfg(feature = "lua51")]
+#[cfg(any(feature = "lua51", feature = "luajit"))]
 pub const LUA_REGISTRYINDEX: c_int = -10000;
-#[cfg(feature = "lua51")]
+#[cfg(any(feature = "lua51", feature = "luajit"))]
 pub const LUA_GLOBALSINDEX: c_int = -10002;
 /// `-LUAI_MAXSTACK - 1000`.
-#[cfg(all(feature = "lua54", not(feature = "lua51")))]
+#[cfg(all(feature = "lua54", not(any(feature = "lua51", feature = "luajit"))))]
 pub const LUA_REGISTRYINDEX: c_int = -1_000_000 - 1000;
 /// `-(INT_MAX/2 + 1000)`.
-#[cfg(all(feature = "lua55", not(any(feature = "lua51", feature = "lua54"))))]
+#[cfg(all(
+    feature = "lua55",
+    not(any(feature = "lua51", feature = "lua54", feature = "luajit"))
+))]
 pub const LUA_REGISTRYINDEX: c_int = -(c_int::MAX / 2 + 1000);
 
 pub const LUA_TNONE: c_int = -1;
@@ -103,7 +124,7 @@ unsafe extern "C-unwind" {
     pub fn luaL_newmetatable(l: *mut lua_State, tname: *const c_char) -> c_int;
 }
 
-#[cfg(not(feature = "lua51"))]
+#[cfg(not(any(feature = "lua51", feature = "luajit")))]
 unsafe extern "C-unwind" {
     pub fn lua_version(l: *mut lua_State) -> lua_Number;
     pub fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize) -> *const c_char;
@@ -117,7 +138,7 @@ unsafe extern "C-unwind" {
     pub fn lua_gc(l: *mut lua_State, what: c_int, ...) -> c_int;
 }
 
-#[cfg(feature = "lua51")]
+#[cfg(any(feature = "lua51", feature = "luajit"))]
 unsafe extern "C-unwind" {
     pub fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize);
     pub fn lua_getfield(l: *mut lua_State, idx: c_int, k: *const c_char);
@@ -130,11 +151,11 @@ unsafe extern "C-unwind" {
 
 /// `lua_upvalueindex(i)`.
 pub const fn lua_upvalueindex(i: c_int) -> c_int {
-    #[cfg(feature = "lua51")]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
     {
         LUA_GLOBALSINDEX - i
     }
-    #[cfg(not(feature = "lua51"))]
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     {
         LUA_REGISTRYINDEX - i
     }
@@ -192,9 +213,9 @@ pub unsafe fn get_field(l: *mut lua_State, idx: c_int, k: *const c_char) {
 pub unsafe fn get_global(l: *mut lua_State, name: *const c_char) {
     // SAFETY: as the caller promises (5.1: globals are a pseudo-index).
     unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         lua_getfield(l, LUA_GLOBALSINDEX, name);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         lua_getglobal(l, name);
     }
 }
@@ -207,9 +228,9 @@ pub unsafe fn get_global(l: *mut lua_State, name: *const c_char) {
 pub unsafe fn set_global(l: *mut lua_State, name: *const c_char) {
     // SAFETY: as the caller promises (5.1: globals are a pseudo-index).
     unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         lua_setfield(l, LUA_GLOBALSINDEX, name);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         lua_setglobal(l, name);
     }
 }
@@ -222,9 +243,9 @@ pub unsafe fn set_global(l: *mut lua_State, name: *const c_char) {
 pub unsafe fn raw_set_i(l: *mut lua_State, idx: c_int, n: i64) {
     // SAFETY: as the caller promises.
     unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         lua_rawseti(l, idx, n as c_int);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         lua_rawseti(l, idx, n);
     }
 }
@@ -236,14 +257,14 @@ pub unsafe fn raw_set_i(l: *mut lua_State, idx: c_int, n: i64) {
 ///
 /// `l` is valid and `idx` an acceptable index.
 pub unsafe fn to_integer(l: *mut lua_State, idx: c_int) -> Option<i64> {
-    #[cfg(not(feature = "lua51"))]
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     {
         let mut isnum = 0;
         // SAFETY: as the caller promises.
         let n = unsafe { lua_tointegerx(l, idx, &mut isnum) };
         (isnum != 0).then_some(n)
     }
-    #[cfg(feature = "lua51")]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
     {
         // SAFETY: as the caller promises.
         if unsafe { lua_isnumber(l, idx) } == 0 {
@@ -264,9 +285,9 @@ pub unsafe fn to_integer(l: *mut lua_State, idx: c_int) -> Option<i64> {
 pub unsafe fn new_userdata(l: *mut lua_State, size: usize) -> *mut c_void {
     // SAFETY: as the caller promises.
     unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         return lua_newuserdata(l, size);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         return lua_newuserdatauv(l, size, 0);
     }
 }
@@ -279,9 +300,9 @@ pub unsafe fn new_userdata(l: *mut lua_State, size: usize) -> *mut c_void {
 pub unsafe fn insert(l: *mut lua_State, idx: c_int) {
     // SAFETY: as the caller promises.
     unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         lua_insert(l, idx);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         lua_rotate(l, idx, 1);
     }
 }

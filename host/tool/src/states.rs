@@ -264,9 +264,9 @@ unsafe extern "C-unwind" fn setup(l: *mut ffi::lua_State) -> c_int {
 unsafe fn gc_collect(l: *mut ffi::lua_State) {
     // SAFETY: a live state (caller).
     unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         ffi::lua_gc(l, ffi::LUA_GCCOLLECT, 0);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         ffi::lua_gc(l, ffi::LUA_GCCOLLECT);
     }
 }
@@ -279,12 +279,12 @@ unsafe fn gc_collect(l: *mut ffi::lua_State) {
 unsafe fn gc_count_bytes(l: *mut ffi::lua_State) -> u64 {
     // SAFETY: a live state (caller).
     let (kib, b) = unsafe {
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         let v = (
             ffi::lua_gc(l, ffi::LUA_GCCOUNT, 0),
             ffi::lua_gc(l, ffi::LUA_GCCOUNTB, 0),
         );
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         let v = (
             ffi::lua_gc(l, ffi::LUA_GCCOUNT),
             ffi::lua_gc(l, ffi::LUA_GCCOUNTB),

@@ -1,21 +1,25 @@
-//! The standalone interpreter: a port of PUC-Rio `lua.c` (of the Lua version built) over the C
-//! API, on a state whose memory is an lmem [`Memory`].
+//! The standalone interpreter: a port of PUC-Rio `lua.c` (of the Lua version built; on LuaJIT,
+//! of its `luajit.c`) over the C API, on a state whose memory is an lmem [`Memory`].
 //!
 //! By job: [`args`] reads the Lua command line (`collectargs`, the `arg` table, the usage text),
 //! [`run`] runs chunks in protected mode (`pmain`, files, strings, libraries, `LUA_INIT`, SIGINT),
-//! [`repl`] is the interactive loop, and [`stdio`] writes through C's streams.
+//! [`repl`] is the interactive loop, and [`stdio`] writes through C's streams; on LuaJIT,
+//! `luajit` has what only `luajit.c` does (`-j`, `-O`, `-b`, the JIT status line, its order of
+//! steps in `pmain`).
 //!
-//! Behaviour follows `lua.c`: the options `-e -l -i -v -E -W - --` (5.1: no `-E`/`-W`), the `arg`
-//! table with negative indices, `LUA_INIT_5_x`/`LUA_INIT`, `progname: message` errors with a
-//! traceback from the message handler, the `usage:` text on a bad option, exit status 0/1, the
-//! REPL with `_PROMPT`/`_PROMPT2`, `=expr` and continuation lines, and SIGINT stopping the running
-//! chunk with `interrupted!`.
+//! Behaviour follows `lua.c`: the options `-e -l -i -v -E -W - --` (5.1: no `-E`/`-W`; LuaJIT:
+//! `-E`, `-j`, `-O`, `-b` and no `-W`), the `arg` table with negative indices,
+//! `LUA_INIT_5_x`/`LUA_INIT`, `progname: message` errors with a traceback from the message
+//! handler, the `usage:` text on a bad option, exit status 0/1, the REPL with
+//! `_PROMPT`/`_PROMPT2`, `=expr` and continuation lines, and SIGINT stopping the running chunk
+//! with `interrupted!`.
 //!
-//! Why the code looks the way it does: Lua raises errors with `longjmp`, which may cross any
-//! Rust frame that calls the Lua API inside the protected `pmain`. Such frames own nothing with a
-//! destructor: the arguments are borrowed from [`run`]'s caller, the REPL's line buffer is a raw
-//! `getline` buffer kept in the context, and text is written with C stdio (the same streams
-//! Lua's `print` and `io.write` use, so the output interleaves as in `lua`).
+//! Why the code looks the way it does: Lua raises errors with `longjmp` (LuaJIT on x86-64 with
+//! the system unwinder, through the same frames), which may cross any Rust frame that calls the
+//! Lua API inside the protected `pmain`. Such frames own nothing with a destructor: the
+//! arguments are borrowed from [`run`]'s caller, the REPL's line buffer is a raw `getline`
+//! buffer kept in the context, and text is written with C stdio (the same streams Lua's `print`
+//! and `io.write` use, so the output interleaves as in `lua`).
 
 use crate::ffi;
 use crate::memory::Memory;
@@ -25,11 +29,15 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 mod args;
+#[cfg(feature = "luajit")]
+mod luajit;
 mod repl;
 mod run;
 mod stdio;
 
 use args::*;
+#[cfg(feature = "luajit")]
+use luajit::pmain;
 use repl::*;
 use run::*;
 
@@ -49,6 +57,10 @@ struct Ctx<'a> {
     /// `getline` buffer of the REPL (malloc'd; freed by [`run`]).
     line: *mut c_char,
     line_cap: usize,
+    /// Whether `pmain` got to its end (LuaJIT's `pmain` says so here rather than by a result,
+    /// being called by `lua_cpcall` directly, as in `luajit.c`).
+    #[cfg(feature = "luajit")]
+    ok: bool,
 }
 
 /// `l_message`: `pname: msg` on stderr.
@@ -83,7 +95,7 @@ pub(super) unsafe fn report(l: L, progname: Option<&CStr>, status: c_int) -> c_i
     if status != ffi::LUA_OK {
         // SAFETY: error object on top (caller).
         unsafe {
-            #[cfg(feature = "lua51")]
+            #[cfg(any(feature = "lua51", feature = "luajit"))]
             if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
                 return status;
             }
@@ -97,7 +109,7 @@ pub(super) unsafe fn report(l: L, progname: Option<&CStr>, status: c_int) -> c_i
 
 /// The message handler: adds a traceback to string messages; other objects use `__tostring`
 /// or become `(error object is a T value)`.
-#[cfg(not(feature = "lua51"))]
+#[cfg(not(any(feature = "lua51", feature = "luajit")))]
 pub(super) unsafe extern "C-unwind" fn msghandler(l: L) -> c_int {
     // SAFETY: called by Lua as a message handler with the error object at 1; this frame owns
     // nothing, so Lua errors may unwind it.
@@ -146,6 +158,27 @@ pub(super) unsafe extern "C-unwind" fn msghandler(l: L) -> c_int {
     1
 }
 
+/// `luajit.c`'s `traceback`: a non-string error object is replaced by the string its
+/// `__tostring` gives (or returned as it is), then LuaJIT's own `luaL_traceback` is added.
+#[cfg(feature = "luajit")]
+pub(super) unsafe extern "C-unwind" fn msghandler(l: L) -> c_int {
+    // SAFETY: called by Lua as a message handler with the error object at 1; this frame owns
+    // nothing.
+    unsafe {
+        if ffi::lua_isstring(l, 1) == 0 {
+            if ffi::lua_type(l, 1) <= ffi::LUA_TNIL
+                || ffi::luaL_callmeta(l, 1, c"__tostring".as_ptr()) == 0
+                || ffi::lua_isstring(l, -1) == 0
+            {
+                return 1;
+            }
+            ffi::lua_remove(l, 1);
+        }
+        luajit::traceback(l, l, ffi::lua_tostring(l, 1), 1);
+    }
+    1
+}
+
 /// `docall`: calls the function under `narg` arguments with the message handler and SIGINT
 /// handling.
 ///
@@ -163,7 +196,7 @@ pub(super) unsafe fn docall(l: L, narg: c_int, nres: c_int) -> c_int {
         let status = ffi::lua_pcall(l, narg, nres, base);
         set_sigint(None);
         ffi::lua_remove(l, base);
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         if status != ffi::LUA_OK {
             ffi::lua_gc(l, ffi::LUA_GCCOLLECT, 0);
         }
@@ -199,23 +232,37 @@ pub fn run(argv: &[CString], memory: &Memory) -> i32 {
         );
         return 1;
     }
+    #[cfg(not(feature = "luajit"))]
+    const PROGNAME: &CStr = c"lua";
+    #[cfg(feature = "luajit")]
+    const PROGNAME: &CStr = c"luajit";
     let progname = argv
         .first()
         .filter(|a| !a.is_empty())
         .map(|a| a.as_c_str())
-        .or(Some(c"lua"));
+        .or(Some(PROGNAME));
     let mut ctx = Ctx {
         argv,
         progname,
         memory,
         line: ptr::null_mut(),
         line_cap: 0,
+        #[cfg(feature = "luajit")]
+        ok: false,
     };
     // SAFETY: `l` is a fresh valid state; `ctx` lives across the protected call, and `pmain`
     // is the only user of the pointer. After `lua_close`, no Lua code runs.
     let ok = unsafe {
         version::gc_stop(l);
-        let (status, result) = call_protected(l, pmain, &mut ctx as *mut Ctx<'_> as *mut c_void);
+        let ud = &mut ctx as *mut Ctx<'_> as *mut c_void;
+        #[cfg(not(feature = "luajit"))]
+        let (status, result) = call_protected(l, pmain, ud);
+        // Straight from `lua_cpcall`: no frame of ours in the traceback, as in `luajit`.
+        #[cfg(feature = "luajit")]
+        let (status, result) = {
+            let status = ffi::lua_cpcall(l, pmain, ud);
+            (status, ctx.ok)
+        };
         report(l, ctx.progname, status);
         GLOBAL_L.store(ptr::null_mut(), Ordering::Relaxed);
         ffi::lua_close(l);

@@ -12,6 +12,7 @@ pub(super) const PROMPT2: &CStr = c">> ";
 /// # Safety
 ///
 /// `l` is valid, in a protected call.
+#[cfg(not(feature = "luajit"))]
 pub(super) unsafe fn get_prompt(l: L, firstline: bool) -> *const c_char {
     let var = if firstline { c"_PROMPT" } else { c"_PROMPT2" };
     // SAFETY: valid state (caller).
@@ -22,6 +23,27 @@ pub(super) unsafe fn get_prompt(l: L, firstline: bool) -> *const c_char {
         } else {
             let p = ffi::luaL_tolstring(l, -1, ptr::null_mut());
             ffi::lua_remove(l, -2);
+            p
+        }
+    }
+}
+
+/// `write_prompt` of `luajit.c`: `_PROMPT`/`_PROMPT2` if it is a string or a number (no
+/// `__tostring`), or the default. Leaves one value on the stack (popped by the caller).
+///
+/// # Safety
+///
+/// `l` is valid, in a protected call.
+#[cfg(feature = "luajit")]
+pub(super) unsafe fn get_prompt(l: L, firstline: bool) -> *const c_char {
+    let var = if firstline { c"_PROMPT" } else { c"_PROMPT2" };
+    // SAFETY: valid state (caller).
+    unsafe {
+        ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, var.as_ptr());
+        let p = ffi::lua_tolstring(l, -1, ptr::null_mut());
+        if p.is_null() {
+            if firstline { PROMPT } else { PROMPT2 }.as_ptr()
+        } else {
             p
         }
     }
@@ -65,9 +87,9 @@ pub(super) unsafe fn pushline(l: L, ctx: &mut Ctx<'_>, firstline: bool) -> bool 
 ///
 /// `l` is valid; on a syntax error the message is on top.
 pub(super) unsafe fn incomplete(l: L, status: c_int) -> bool {
-    #[cfg(not(feature = "lua51"))]
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     const EOFMARK: &[u8] = b"<eof>";
-    #[cfg(feature = "lua51")]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
     const EOFMARK: &[u8] = b"'<eof>'";
     if status == ffi::LUA_ERRSYNTAX {
         // SAFETY: message on top (caller).
@@ -86,7 +108,7 @@ pub(super) unsafe fn incomplete(l: L, status: c_int) -> bool {
 /// # Safety
 ///
 /// `l` is valid with the line on top, in a protected call.
-#[cfg(not(feature = "lua51"))]
+#[cfg(not(any(feature = "lua51", feature = "luajit")))]
 pub(super) unsafe fn addreturn(l: L) -> c_int {
     // SAFETY: line on top (caller).
     unsafe {
@@ -141,12 +163,12 @@ pub(super) unsafe fn loadline(l: L, ctx: &mut Ctx<'_>) -> c_int {
         if !pushline(l, ctx, true) {
             return -1;
         }
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         let status = match addreturn(l) {
             ffi::LUA_OK => ffi::LUA_OK,
             _ => multiline(l, ctx),
         };
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         let status = multiline(l, ctx);
         ffi::lua_remove(l, 1);
         status

@@ -13,18 +13,30 @@ pub(super) unsafe extern "C-unwind" fn lstop(l: L, _ar: *mut ffi::lua_Debug) {
     // and this frame, which owns nothing.
     unsafe {
         ffi::lua_sethook(l, None, 0, 0);
+        #[cfg(not(feature = "luajit"))]
         ffi::luaL_error(l, c"interrupted!".as_ptr());
+        // A LuaJIT hook adds no frame of its own: the position is that of level 0.
+        #[cfg(feature = "luajit")]
+        {
+            ffi::luaL_where(l, 0);
+            ffi::lua_pushstring(l, c"interrupted!".as_ptr());
+            ffi::lua_concat(l, 2);
+            ffi::lua_error(l);
+        }
     }
 }
 
 /// SIGINT handler: on the first interrupt, ask Lua to stop at the next hook point; a second one
 /// kills the process (the handler is reset to the default).
 pub(super) extern "C" fn laction(sig: c_int) {
+    #[cfg(not(feature = "luajit"))]
     let flag = ffi::LUA_MASKCALL | ffi::LUA_MASKRET | ffi::LUA_MASKLINE | ffi::LUA_MASKCOUNT;
+    #[cfg(feature = "luajit")]
+    let flag = ffi::LUA_MASKCALL | ffi::LUA_MASKRET | ffi::LUA_MASKCOUNT;
     // SAFETY: `signal` is async-signal-safe; `lua_sethook` is designed to be called from a
     // signal handler (it only stores fields), as `lua.c` does; GLOBAL_L is the running state.
     unsafe {
-        libc::signal(sig, libc::SIG_DFL);
+        set_signal(sig, libc::SIG_DFL);
         let l = GLOBAL_L.load(Ordering::Relaxed);
         if !l.is_null() {
             ffi::lua_sethook(l, Some(lstop), flag, 1);
@@ -38,7 +50,31 @@ pub(super) fn set_sigint(handler: Option<extern "C" fn(c_int)>) {
         None => libc::SIG_DFL,
     };
     // SAFETY: installing a handler that only does async-signal-safe work (see `laction`).
-    unsafe { libc::signal(libc::SIGINT, h) };
+    unsafe { set_signal(libc::SIGINT, h) };
+}
+
+/// Sets the handler of `sig`: with `signal` as `lua.c` does (BSD semantics: interrupted system
+/// calls restart), or on LuaJIT with `sigaction` and no flags, as `luajit.c` does (a read
+/// waiting for input is interrupted, so Ctrl-C stops `io.read()`).
+///
+/// # Safety
+///
+/// `h` is `SIG_DFL`, `SIG_IGN` or a handler that only does async-signal-safe work.
+unsafe fn set_signal(sig: c_int, h: libc::sighandler_t) {
+    #[cfg(not(feature = "luajit"))]
+    // SAFETY: as the caller promises.
+    unsafe {
+        libc::signal(sig, h);
+    }
+    #[cfg(feature = "luajit")]
+    // SAFETY: as the caller promises; `sa` is fully initialised (zeroed, then the handler and an
+    // empty mask).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = h;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, ptr::null_mut());
+    }
 }
 
 /// `dochunk`: runs a loaded chunk and reports.
@@ -79,13 +115,13 @@ pub(super) unsafe fn dostring(l: L, progname: Option<&CStr>, s: &[u8], name: &CS
 }
 
 /// `dolibrary`: `-l mod` requires `mod` into global `mod` (without a `-suffix`); `-l g=mod`
-/// into global `g`. Lua 5.1 only calls `require(mod)`.
+/// into global `g`. Lua 5.1 and LuaJIT only call `require(mod)`.
 ///
 /// # Safety
 ///
 /// `l` is valid, in a protected call.
 pub(super) unsafe fn dolibrary(l: L, progname: Option<&CStr>, spec: &[u8]) -> c_int {
-    #[cfg(not(feature = "lua51"))]
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     let (glob, module): (&[u8], &[u8]) = match spec.iter().position(|&b| b == b'=') {
         Some(eq) => (&spec[..eq], &spec[eq + 1..]),
         None => {
@@ -97,14 +133,14 @@ pub(super) unsafe fn dolibrary(l: L, progname: Option<&CStr>, spec: &[u8]) -> c_
             (g, spec)
         }
     };
-    #[cfg(feature = "lua51")]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
     let module = spec;
     // SAFETY: valid state (caller); lengths match the slices.
     unsafe {
         ffi::lua_getglobal(l, c"require".as_ptr());
         ffi::lua_pushlstring(l, module.as_ptr() as *const c_char, module.len());
         let status = docall(l, 1, 1);
-        #[cfg(not(feature = "lua51"))]
+        #[cfg(not(any(feature = "lua51", feature = "luajit")))]
         if status == ffi::LUA_OK {
             // globname = require(modname), through the global table as `lua_setglobal` does.
             ffi::lua_pushglobaltable(l);
@@ -114,7 +150,7 @@ pub(super) unsafe fn dolibrary(l: L, progname: Option<&CStr>, spec: &[u8]) -> c_
             ffi::lua_settable(l, -3);
             ffi::lua_pop(l, 1);
         }
-        #[cfg(feature = "lua51")]
+        #[cfg(any(feature = "lua51", feature = "luajit"))]
         if status == ffi::LUA_OK {
             ffi::lua_pop(l, 1);
         }
@@ -152,6 +188,7 @@ pub(super) unsafe fn handle_script(
 /// # Safety
 ///
 /// `l` is valid, in a protected call.
+#[cfg(not(feature = "luajit"))]
 pub(super) unsafe fn runargs(l: L, progname: Option<&CStr>, argv: &[CString], n: usize) -> bool {
     let mut i = 1;
     while i < n {
@@ -189,15 +226,16 @@ pub(super) unsafe fn runargs(l: L, progname: Option<&CStr>, argv: &[CString], n:
     true
 }
 
-/// `handle_luainit`: runs `LUA_INIT_5_x` or `LUA_INIT` (`@file` or a chunk).
+/// `handle_luainit`: runs `LUA_INIT_5_x` or `LUA_INIT` (`@file` or a chunk; 5.1 and LuaJIT read
+/// `LUA_INIT` only).
 ///
 /// # Safety
 ///
 /// `l` is valid, in a protected call.
 pub(super) unsafe fn handle_luainit(l: L, progname: Option<&CStr>) -> c_int {
-    #[cfg(not(feature = "lua51"))]
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     let vars: [&CStr; 2] = [version::INIT_VERSION_VAR, c"LUA_INIT"];
-    #[cfg(feature = "lua51")]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
     let vars: [&CStr; 1] = [c"LUA_INIT"];
     for var in vars {
         // SAFETY: getenv with a NUL-terminated name; the result is read before any setenv.
@@ -228,6 +266,7 @@ pub(super) unsafe fn handle_luainit(l: L, progname: Option<&CStr>) -> c_int {
 }
 
 /// `pmain`: everything `lua.c` does inside the protected call. Argument 1 is the [`Ctx`].
+#[cfg(not(feature = "luajit"))]
 pub(super) unsafe extern "C-unwind" fn pmain(l: L) -> c_int {
     // SAFETY: `run` pushed a light userdata pointing at its live `Ctx` and nothing else touches
     // it meanwhile; every callee's precondition is "valid state in a protected call", which this
@@ -299,7 +338,7 @@ pub(super) unsafe extern "C-unwind" fn pmain(l: L) -> c_int {
 ///
 /// `l` is a valid state with room for two stack slots; `f` accepts `ud` as its argument.
 pub unsafe fn call_protected(l: L, f: ffi::lua_CFunction, ud: *mut c_void) -> (c_int, bool) {
-    #[cfg(not(feature = "lua51"))]
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     // SAFETY: pushing a light C function does not allocate in 5.2+; the call is protected.
     unsafe {
         ffi::lua_pushcfunction(l, f);
@@ -310,7 +349,7 @@ pub unsafe fn call_protected(l: L, f: ffi::lua_CFunction, ud: *mut c_void) -> (c
             status == ffi::LUA_OK && ffi::lua_toboolean(l, -1) != 0,
         )
     }
-    #[cfg(feature = "lua51")]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
     {
         struct Call {
             f: ffi::lua_CFunction,
