@@ -27,9 +27,17 @@ impl Default for Jemalloc {
 }
 
 impl Jemalloc {
-    /// A jemalloc backend.
+    /// A jemalloc backend: frees are sized (`sdallocx`) unless the `unsized-free` feature is on.
     pub const fn new() -> Self {
-        Jemalloc { sized_free: true }
+        Jemalloc {
+            sized_free: !cfg!(feature = "unsized-free"),
+        }
+    }
+
+    /// A jemalloc backend whose frees go through `free`, which finds the block's size class
+    /// itself: for a caller that may name a wrong size on a free.
+    pub const fn unsized_free() -> Self {
+        Jemalloc { sized_free: false }
     }
 
     /// Whether frees still go through `sdallocx` (sized) rather than `free`: `false` once a shrink
@@ -247,7 +255,8 @@ mod tests {
             // SAFETY: live block of `size` bytes.
             unsafe { b.deallocate(p, size) };
         }
-        assert!(b.uses_sized_free());
+        assert_eq!(b.uses_sized_free(), !cfg!(feature = "unsized-free"));
+        assert!(!Jemalloc::unsized_free().uses_sized_free());
     }
 
     #[test]
