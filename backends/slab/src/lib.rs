@@ -68,6 +68,24 @@
 //!   mapped, costs nothing resident, and is reused before new segments are mapped). Dropping or
 //!   resetting a backend value returns all its pages. The lock is taken only when a page is
 //!   taken or returned, never on the allocate/free fast path.
+//! - **Huge regions for big heaps.** Once a value holds [`BIG_PAGES`] pages (4 MiB), its
+//!   further pages come from *huge regions*: [`REGION_SIZE`] (2 MiB) mappings aligned to their
+//!   size and marked for transparent huge pages (`MADV_HUGEPAGE`), so that the kernel backs each
+//!   with one huge page, and a heap of tens of MiB needs a few dozen TLB entries instead of
+//!   thousands. Small values never touch them (a region is 2 MiB resident once touched, so
+//!   thousands of small states would pay 2 MiB each, as a process-wide switch did: 317 KiB per
+//!   state instead of 105). A big value takes the pool's resident pages first, then region pages
+//!   lowest address first (resident ones before decommitted ones), so that regions fill densely
+//!   and the last ones empty first. Empty region pages stay resident up to [`POOL_RETAIN`] or a
+//!   quarter of the region pages in use, whichever is more, since a collection cycle frees
+//!   pages that the next one fills again; beyond that, memory goes back from as few huge pages
+//!   as possible: a wholly empty region at once (it comes back as one huge page), else all the
+//!   empty pages of the region that has the most (the kernel splits that one). On `graph.lua`
+//!   (47.8 MiB peak heap) this put 26 MiB of the slab heap in huge pages (0 before), cut the
+//!   minor faults from 17 800 to 11 400 and the `madvise` calls from 1613 to 505, with
+//!   the peak RSS unchanged (59 MiB; glibc's malloc: 60); the user time moved with it from
+//!   about mimalloc's plus 5–10% to mimalloc's on the loaded two-core machine (medians of 9
+//!   interleaved runs), and within noise on a quiet one.
 //! - **Large blocks** (over [`MAX_SMALL`] bytes) go to a fallback backend `F` (libc malloc by
 //!   default) and are tracked, so that [`Backend::owns`] is exact and [`Backend::reset`] can free
 //!   them.
@@ -312,6 +330,8 @@ struct PageHeader {
     class: u8,
     /// Where the page stands.
     state: State,
+    /// Whether the page lies in a huge region (and goes back to it when empty).
+    huge: bool,
     /// The value of `used` at which a free must take the slow path ([`NEVER`] for the current
     /// page, 0 for a partial page, [`Slab::relist_at`] for a full page). One comparison on the
     /// free fast path, almost never true, stands for "the page empties" and "a full page has
@@ -398,22 +418,66 @@ struct Pool {
     /// Header address of the first cell page that has a free cell (0: none); the others follow
     /// through the headers' `next`. Cell pages with no free cell are in no list.
     cells: usize,
+    /// The huge regions, ascending by address.
+    regions: Vec<Region>,
+    /// Pages of regions held by values.
+    region_used: usize,
+    /// Empty pages of regions that are resident (not decommitted since they were last used).
+    region_resident: usize,
 }
+
+/// A huge region: [`REGION_SIZE`] bytes aligned to their size, [`PAGES_PER_REGION`] pages.
+struct Region {
+    base: usize,
+    /// Empty pages, bit `i` for the page at `base + i * PAGE_SIZE` (a page being decommitted is
+    /// not in it, so no one takes it meanwhile).
+    free: u128,
+    /// Empty pages whose memory went back to the OS; a subset of `free`.
+    cold: u128,
+}
+
+/// Every page of a region.
+const ALL_PAGES: u128 = u128::MAX;
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     hot: Vec::new(),
     cold: Vec::new(),
     mapped: 0,
     cells: 0,
+    regions: Vec::new(),
+    region_used: 0,
+    region_resident: 0,
 });
 
 /// Pages the pool keeps resident at most.
 const POOL_PAGES: usize = POOL_RETAIN / PAGE_SIZE;
 
-/// Maps one segment: [`SEGMENT_SIZE`] bytes aligned to their size, or `None`. Over-maps and
-/// trims, since `mmap` only promises 4 KiB alignment.
+/// Bytes in a huge region: two segments, aligned to their size, which is that of an x86-64
+/// transparent huge page. Regions are marked for huge pages (`MADV_HUGEPAGE`).
+pub const REGION_SIZE: usize = 2 << 20;
+
+/// Pages in a huge region.
+pub const PAGES_PER_REGION: usize = REGION_SIZE / PAGE_SIZE;
+
+/// A value that holds this many pages (4 MiB) takes its further pages from huge regions; one
+/// that holds fewer takes them from segments, so small values never touch a huge page.
+pub const BIG_PAGES: usize = (4 << 20) / PAGE_SIZE;
+
+/// Empty region pages are kept resident up to `region pages in use / REGION_RETAIN_DIV` (or
+/// [`POOL_RETAIN`], if more).
+const REGION_RETAIN_DIV: usize = 4;
+
+const _: () = assert!(PAGES_PER_REGION == 128 && REGION_SIZE.is_multiple_of(SEGMENT_SIZE));
+
+/// Maps one segment: [`SEGMENT_SIZE`] bytes aligned to their size, or `None`.
 fn os_map_segment() -> Option<usize> {
-    let span = 2 * SEGMENT_SIZE;
+    os_map_aligned(SEGMENT_SIZE)
+}
+
+/// Maps `size` bytes aligned to `size` (a power of two), or `None`. Over-maps and trims, since
+/// `mmap` only promises 4 KiB alignment.
+fn os_map_aligned(size: usize) -> Option<usize> {
+    let span = 2 * size;
     // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
     // existing memory; the arguments are valid for `mmap`.
     let p = unsafe {
@@ -430,10 +494,10 @@ fn os_map_segment() -> Option<usize> {
         return None;
     }
     let start = p as usize;
-    let base = start.next_multiple_of(SEGMENT_SIZE);
+    let base = start.next_multiple_of(size);
     for (at, len) in [
         (start, base - start),
-        (base + SEGMENT_SIZE, start + span - base - SEGMENT_SIZE),
+        (base + size, start + span - base - size),
     ] {
         if len > 0 {
             // SAFETY: `[at, at + len)` is an edge of the mapping just made, used by nothing.
@@ -442,6 +506,18 @@ fn os_map_segment() -> Option<usize> {
         }
     }
     Some(base)
+}
+
+/// Gives the memory of `[at, at + len)` back to the OS, keeping the addresses mapped: they read
+/// as zeros and cost nothing resident until touched again.
+///
+/// # Safety
+///
+/// The range is OS-page aligned, lies in our mappings, and holds nothing anyone uses.
+unsafe fn os_discard(at: usize, len: usize) {
+    // SAFETY: as the caller says; `madvise` only drops the contents.
+    let rc = unsafe { libc::madvise(at as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    debug_assert_eq!(rc, 0, "madvise failed");
 }
 
 /// Gives the memory of an empty page back to the OS, keeping its addresses mapped: the page
@@ -459,14 +535,7 @@ fn os_decommit(base: usize) {
     // SAFETY: `[from, base + PAGE_SIZE)` lies in a page of one of our segments that no backend
     // holds (it is on its way to the pool) and holds no page header; discarding its contents
     // touches nothing anyone uses. The range is OS-page aligned, as `madvise` requires.
-    let rc = unsafe {
-        libc::madvise(
-            from as *mut libc::c_void,
-            base + PAGE_SIZE - from,
-            libc::MADV_DONTNEED,
-        )
-    };
-    debug_assert_eq!(rc, 0, "madvise failed");
+    unsafe { os_discard(from, base + PAGE_SIZE - from) };
 }
 
 impl Pool {
@@ -484,6 +553,102 @@ impl Pool {
         self.cold
             .extend((1..PAGES_PER_SEGMENT).rev().map(|i| seg + i * PAGE_SIZE));
         Some(seg)
+    }
+
+    /// Empty region pages kept resident at most: [`POOL_RETAIN`], or a quarter of the region
+    /// pages in use when that is more (the pages a collection cycle frees are wanted again
+    /// in the next).
+    fn region_retain(&self) -> usize {
+        POOL_PAGES.max(self.region_used / REGION_RETAIN_DIV)
+    }
+
+    /// Takes an empty page for a big value: a resident page outside regions if the pool keeps
+    /// one, else the lowest resident empty page of a huge region, else the lowest decommitted
+    /// one, else the first page of a new region; and whether it lies in a region. `None` when
+    /// no region can be mapped.
+    fn take_region_page(&mut self) -> Option<(usize, bool)> {
+        // A resident empty page outside regions costs nothing to reuse: those go first.
+        if let Some(p) = self.hot.pop() {
+            return Some((p, false));
+        }
+        let pick = (self.regions.iter())
+            .position(|r| r.free & !r.cold != 0)
+            .or_else(|| self.regions.iter().position(|r| r.free != 0));
+        let i = match pick {
+            Some(i) => i,
+            None => {
+                self.regions.try_reserve(1).ok()?;
+                let base = os_map_region()?;
+                let at = self.regions.partition_point(|r| r.base < base);
+                // A fresh region counts as resident: its first touch brings in the whole of it
+                // (one huge page).
+                self.regions.insert(
+                    at,
+                    Region {
+                        base,
+                        free: ALL_PAGES,
+                        cold: 0,
+                    },
+                );
+                self.region_resident += PAGES_PER_REGION;
+                at
+            }
+        };
+        let r = &mut self.regions[i];
+        let warm = r.free & !r.cold;
+        let bit = if warm != 0 { warm } else { r.free }.trailing_zeros();
+        let mask = 1u128 << bit;
+        r.free &= !mask;
+        if r.cold & mask != 0 {
+            r.cold &= !mask;
+        } else {
+            self.region_resident -= 1;
+        }
+        self.region_used += 1;
+        Some((r.base + bit as usize * PAGE_SIZE, true))
+    }
+
+    /// Takes back page `p` of a region. While the pool holds no more resident empty region
+    /// pages than it keeps, the page stays resident. Beyond that, memory must go, from as few
+    /// huge pages as possible: a wholly empty region if there is one (it stays one huge page
+    /// when used again), else the resident empty pages of the region that has the most (the
+    /// kernel splits its huge page). They are hidden (no one can take them meanwhile) and
+    /// returned; the caller discards their memory outside the lock, then calls
+    /// [`Pool::region_discarded`].
+    fn give_region_page(&mut self, p: usize) -> Option<(usize, u128)> {
+        let base = p & !(REGION_SIZE - 1);
+        let i = self.regions.partition_point(|r| r.base < base);
+        debug_assert_eq!(self.regions[i].base, base, "not a page of a region");
+        let r = &mut self.regions[i];
+        let mask = 1u128 << ((p - base) / PAGE_SIZE);
+        debug_assert_eq!(r.free & mask, 0, "a region page given back twice");
+        r.free |= mask;
+        self.region_used -= 1;
+        self.region_resident += 1;
+        if self.region_resident <= self.region_retain() {
+            return None;
+        }
+        let warm = |r: &Region| (r.free & !r.cold).count_ones();
+        let victim = (self.regions.iter_mut())
+            .filter(|r| r.free & !r.cold != 0)
+            .max_by_key(|r| (r.free == ALL_PAGES, warm(r), r.base))?;
+        let pages = if victim.free == ALL_PAGES {
+            ALL_PAGES
+        } else {
+            victim.free & !victim.cold
+        };
+        self.region_resident -= warm(victim) as usize;
+        victim.free &= !pages;
+        Some((victim.base, pages))
+    }
+
+    /// A region hidden by [`Pool::give_region_page`] or [`pool_trim`] has had the memory of
+    /// pages `pages` discarded: they are empty and cold again.
+    fn region_discarded(&mut self, base: usize, pages: u128) {
+        let i = self.regions.partition_point(|r| r.base < base);
+        let r = &mut self.regions[i];
+        r.free |= pages;
+        r.cold |= pages;
     }
 
     /// Puts cell page `h` at the head of the list of cell pages with a free cell.
@@ -533,35 +698,101 @@ fn pool_take() -> Option<usize> {
     POOL.lock().take_page()
 }
 
-/// Returns empty pages to the pool: up to its bound they stay resident, beyond it their memory
-/// goes back to the OS (outside the lock) and they are parked as cold.
-fn pool_give(pages: impl IntoIterator<Item = usize>) {
-    let mut rest = pages.into_iter();
-    {
-        let mut pool = POOL.lock();
-        while pool.hot.len() < POOL_PAGES && pool.hot.try_reserve(1).is_ok() {
-            match rest.next() {
-                Some(p) => pool.hot.push(p),
-                None => return,
+/// Takes an empty page for a big value (see [`BIG_PAGES`]), and whether it lies in a region.
+fn region_take() -> Option<(usize, bool)> {
+    POOL.lock().take_region_page()
+}
+
+/// Maps one huge region, and asks the kernel to back it with transparent huge pages.
+fn os_map_region() -> Option<usize> {
+    let base = os_map_aligned(REGION_SIZE)?;
+    // SAFETY: `[base, base + REGION_SIZE)` is the mapping just made; the advice only asks the
+    // kernel to back it with huge pages. A failure (THP off or unsupported) changes nothing,
+    // and the region works with small pages.
+    unsafe { libc::madvise(base as *mut libc::c_void, REGION_SIZE, libc::MADV_HUGEPAGE) };
+    Some(base)
+}
+
+/// Discards the memory of pages `pages` of the region at `base`: the whole region at once when
+/// they are all of it (it comes back as one huge page), else page by page (a huge page that
+/// held them is split by the kernel).
+///
+/// # Safety
+///
+/// The pages are empty, and hidden from takers (not in their region's `free`).
+unsafe fn region_discard(base: usize, pages: u128) {
+    if pages == ALL_PAGES {
+        // SAFETY: the whole region is empty; its headers describe no live page.
+        unsafe { os_discard(base, REGION_SIZE) };
+    } else {
+        for bit in 0..PAGES_PER_REGION {
+            if pages & (1 << bit) != 0 {
+                os_decommit(base + bit * PAGE_SIZE);
             }
         }
     }
-    for p in rest {
-        os_decommit(p);
+}
+
+/// Returns empty pages to the pool. A region page goes back to its region; another page stays
+/// resident up to the pool's bound, and beyond it its memory goes back to the OS (outside the
+/// lock) and it is parked as cold.
+fn pool_give(pages: impl IntoIterator<Item = usize>) {
+    for p in pages {
+        // SAFETY: `p` is an empty page of ours on its way back, so its header is still ours.
+        let huge = unsafe { (*header_of(p)).huge };
         let mut pool = POOL.lock();
-        debug_assert!(pool.cold.len() < pool.cold.capacity());
-        pool.cold.push(p);
+        if huge {
+            if let Some((base, pages)) = pool.give_region_page(p) {
+                drop(pool);
+                // SAFETY: the pages are empty and hidden from takers until `region_discarded`.
+                unsafe { region_discard(base, pages) };
+                POOL.lock().region_discarded(base, pages);
+            }
+        } else if pool.hot.len() < POOL_PAGES && pool.hot.try_reserve(1).is_ok() {
+            pool.hot.push(p);
+        } else {
+            drop(pool);
+            os_decommit(p);
+            let mut pool = POOL.lock();
+            debug_assert!(pool.cold.len() < pool.cold.capacity());
+            pool.cold.push(p);
+        }
     }
 }
 
-/// Empty pages the process-wide pool keeps resident now (at most `POOL_RETAIN / PAGE_SIZE`).
-/// For tests and reports.
+/// Empty pages the process-wide pool keeps resident now outside huge regions (at most
+/// `POOL_RETAIN / PAGE_SIZE`). For tests and reports.
 pub fn pool_pages() -> usize {
     POOL.lock().hot.len()
 }
 
-/// Gives the memory of every page the pool keeps resident back to the OS: for a host that wants
-/// its memory back now (after closing many states), and for tests.
+/// What the process-wide pool holds, for tests and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Empty pages kept resident outside huge regions (at most `POOL_RETAIN / PAGE_SIZE`).
+    pub resident: usize,
+    /// Huge regions mapped.
+    pub regions: usize,
+    /// Pages of huge regions held by values.
+    pub region_used: usize,
+    /// Empty pages of huge regions still resident.
+    pub region_resident: usize,
+}
+
+/// The pool's counts now.
+pub fn pool_stats() -> PoolStats {
+    let pool = POOL.lock();
+    PoolStats {
+        resident: pool.hot.len(),
+        regions: pool.regions.len(),
+        region_used: pool.region_used,
+        region_resident: pool.region_resident,
+    }
+}
+
+/// Gives the memory of every empty page the pool keeps resident back to the OS, in huge regions
+/// too: for a host that wants its memory back now (after closing many states), and for tests.
+/// (A region page discarded alone no longer sits in a huge page.)
 pub fn pool_trim() {
     let hot = std::mem::take(&mut POOL.lock().hot);
     for &p in &hot {
@@ -569,6 +800,25 @@ pub fn pool_trim() {
     }
     let mut pool = POOL.lock();
     pool.cold.extend(hot);
+    // Region by region: the resident empty pages are hidden while their memory goes.
+    let mut i = 0;
+    while i < pool.regions.len() {
+        let r = &mut pool.regions[i];
+        let (base, warm) = (r.base, r.free & !r.cold);
+        i += 1;
+        if warm == 0 {
+            continue;
+        }
+        // A wholly empty region goes at once (and comes back as one huge page).
+        let pages = if r.free == ALL_PAGES { ALL_PAGES } else { warm };
+        r.free &= !pages;
+        pool.region_resident -= warm.count_ones() as usize;
+        drop(pool);
+        // SAFETY: the pages are empty and hidden from takers until `region_discarded`.
+        unsafe { region_discard(base, pages) };
+        pool = POOL.lock();
+        pool.region_discarded(base, pages);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,6 +891,7 @@ fn cell_take() -> Option<usize> {
                 key: cell_mask(base),
                 class: CELL_PAGE,
                 state: State::Full,
+                huge: false,
                 trigger: 0,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
@@ -1081,7 +1332,13 @@ impl<F: Backend> Slab<F> {
     /// no memory or the registry cannot grow.
     fn new_page(&mut self, class: usize) -> Option<*mut PageHeader> {
         self.by_addr.try_reserve(1).ok()?;
-        let base = pool_take()?;
+        // A value with a big heap takes its pages from huge regions; a small one never does.
+        let (base, huge) = if self.pages.len() >= BIG_PAGES {
+            region_take()
+        } else {
+            None
+        }
+        .or_else(|| pool_take().map(|p| (p, false)))?;
         let block = CLASS_SIZES[class];
         let key = self.pages.vacant_key();
         let page = header_of(base);
@@ -1104,6 +1361,7 @@ impl<F: Backend> Slab<F> {
                 key: key as u32,
                 class: class as u8,
                 state: State::Current,
+                huge,
                 trigger: NEVER,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),

@@ -111,3 +111,48 @@ fn compact_values_share_cell_pages_across_threads() {
     }
     assert!(pool_pages() <= POOL_RETAIN / PAGE_SIZE);
 }
+
+/// Big values on two threads take and give back pages of huge regions at once: every block
+/// keeps its contents.
+#[test]
+fn big_values_share_huge_regions_across_threads() {
+    let handles: Vec<_> = (0..2u8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut b = Slab::new();
+                assert!(b.leave_compact());
+                let mut blocks = Vec::new();
+                for round in 0..3 {
+                    while b.page_count() < lmem_slab::BIG_PAGES + 200 {
+                        let p = b.allocate(64, lmem_backend::Tag::Table).unwrap();
+                        // SAFETY: a fresh block of 64 bytes.
+                        unsafe { p.as_ptr().write_bytes(t, 64) };
+                        blocks.push(p);
+                    }
+                    // Free all but every third block: pages empty and go back to regions.
+                    let mut kept = Vec::new();
+                    for (i, p) in blocks.drain(..).enumerate() {
+                        // SAFETY: a live block of 64 bytes, written with `t`.
+                        let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr(), 64) };
+                        assert!(bytes.iter().all(|&x| x == t), "round {round}");
+                        if i % 3 == 0 {
+                            kept.push(p);
+                        } else {
+                            // SAFETY: a live block of 64 bytes, freed once.
+                            unsafe { b.deallocate(p, 64) };
+                        }
+                    }
+                    blocks = kept;
+                }
+                for p in blocks {
+                    // SAFETY: a live block of 64 bytes, freed once.
+                    unsafe { b.deallocate(p, 64) };
+                }
+                assert_eq!(b.stats().blocks, Some(0));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
