@@ -83,9 +83,13 @@
 //!   empty pages of the region that has the most (the kernel splits that one). On `graph.lua`
 //!   (47.8 MiB peak heap) this put 26 MiB of the slab heap in huge pages (0 before), cut the
 //!   minor faults from 17 800 to 11 400 and the `madvise` calls from 1613 to 505, with
-//!   the peak RSS unchanged (59 MiB; glibc's malloc: 60); the user time moved with it from
-//!   about mimalloc's plus 5–10% to mimalloc's on the loaded two-core machine (medians of 9
-//!   interleaved runs), and within noise on a quiet one.
+//!   the peak RSS unchanged (59.0 MiB; glibc's malloc: 60.2). User seconds, medians of 10
+//!   interleaved runs on the loaded two-core machine: `graph.lua` 2.88 → 2.77 (mimalloc 2.62,
+//!   jemalloc 2.93), `interp.lua` 4.01 → 3.85 (mimalloc 3.91, jemalloc 4.16). Keeping every
+//!   empty region page resident instead was faster still on `graph.lua` in some runs but took
+//!   its peak RSS to 63.5 MiB, above glibc's. What is left of the gap to mimalloc on
+//!   `graph.lua` is its large blocks (arrays of 10^5 slots, 2 MiB each): they go to the
+//!   fallback, in glibc's 4 KiB pages, where mimalloc has them in huge pages too.
 //! - **Large blocks** (over [`MAX_SMALL`] bytes) go to a fallback backend `F` (libc malloc by
 //!   default) and are tracked, so that [`Backend::owns`] is exact and [`Backend::reset`] can free
 //!   them.
