@@ -22,7 +22,8 @@
 //!   that). Waiting for an eighth keeps a page change from serving a single block (on a
 //!   growing heap with random frees, every fourth allocation was a page change).
 //! - **A hot cache per class.** A free first lands in a small stack of recently freed blocks of
-//!   its class, kept in the backend value itself ([`HOT_CAP`] entries per class), and an
+//!   its class ([`HOT_CAP`] entries per class; the stacks' lengths and tops are in the backend
+//!   value itself, their entries in the value's one paged-state allocation), and an
 //!   allocation first takes from it: the block just freed, still in the CPU cache, is the next
 //!   one handed out, and neither call touches a page header or the block's memory. Lua
 //!   interleaves frees and allocations of the same few sizes all the time (a temporary string
@@ -32,7 +33,26 @@
 //!   their pages, so they can keep a page from emptying: at most [`HOT_SLOTS`] blocks in all
 //!   (if each sat alone on its page, that would hold 1184 pages, 18.5 MiB; `lmem bench`
 //!   measured no change in peak RSS from the cache), and [`Slab::trim`] (or dropping the value)
-//!   gives them back.
+//!   gives them back. A compact value (below) has no cache: its stacks have capacity 0.
+//! - **A compact start.** A page per class is a lot for a small state: the standard libraries
+//!   and a small script touch 19 classes with 30 KiB of blocks, which took 19 pages (304 KiB
+//!   reserved, 105 KiB resident per state with thousands of states). So a new value takes no
+//!   page at first: it carves blocks of every class, one after another, out of *cells*, 2 KiB
+//!   pieces ([`CELL_SIZE`]) of pages that all compact values of the process share (*cell
+//!   pages*; each cell is held by one value only). A freed cell block goes on a free list of
+//!   its class kept in the value, which the fast paths pop and push; a request whose class
+//!   list is empty splits a free block of the next larger class that has one (the head is the
+//!   block, the rest goes back to the lists) before it carves new memory. That state now holds
+//!   17 cells, 34 KiB, and costs 35.7 KiB resident (glibc's malloc: 37.6; 2000 or 10 000
+//!   states; the `footprint` example of `lmem-lua`). A compact value is about 1 KiB (no hot
+//!   cache, no page lists); once it holds [`COMPACT_CELLS`] cells (64 KiB) and a block finds
+//!   them full, it takes pages of its classes from then on, with the hot cache (the paged
+//!   state, 10 KiB, allocated then), and its cell blocks stay in use and are reused. A large
+//!   state pays this once: on `binary_trees` (scale 0.05) the compact start is the first 2578
+//!   of 776 121 calls. The fast paths reach cells only through
+//!   branches that were there already: a cell page's header is set so that every free reaching
+//!   it fails the page test, whose rare branch sends the block to its class's cell list, and an
+//!   allocation with no current page (never one while compact) pops that list.
 //! - **A predictable page free.** A free that reaches its page pushes the block, decrements the
 //!   page's live count and compares it with one per-page `trigger` value that is almost never
 //!   hit (the page empties, or a full page reaches its eighth). Branching on the page's state instead
@@ -48,6 +68,28 @@
 //!   mapped, costs nothing resident, and is reused before new segments are mapped). Dropping or
 //!   resetting a backend value returns all its pages. The lock is taken only when a page is
 //!   taken or returned, never on the allocate/free fast path.
+//! - **Huge regions for big heaps.** Once a value holds [`BIG_PAGES`] pages (4 MiB), its
+//!   further pages come from *huge regions*: [`REGION_SIZE`] (2 MiB) mappings aligned to their
+//!   size and marked for transparent huge pages (`MADV_HUGEPAGE`), so that the kernel backs each
+//!   with one huge page, and a heap of tens of MiB needs a few dozen TLB entries instead of
+//!   thousands. Small values never touch them (a region is 2 MiB resident once touched, so
+//!   thousands of small states would pay 2 MiB each, as a process-wide switch did: 317 KiB per
+//!   state instead of 105). A big value takes the pool's resident pages first, then region pages
+//!   lowest address first (resident ones before decommitted ones), so that regions fill densely
+//!   and the last ones empty first. Empty region pages stay resident up to [`POOL_RETAIN`] or a
+//!   quarter of the region pages in use, whichever is more, since a collection cycle frees
+//!   pages that the next one fills again; beyond that, memory goes back from as few huge pages
+//!   as possible: a wholly empty region at once (it comes back as one huge page), else all the
+//!   empty pages of the region that has the most (the kernel splits that one). On `graph.lua`
+//!   (47.8 MiB peak heap) this put 26 MiB of the slab heap in huge pages (0 before), cut the
+//!   minor faults from 17 800 to 11 400 and the `madvise` calls from 1613 to 505, with
+//!   the peak RSS unchanged (59.0 MiB; glibc's malloc: 60.2). User seconds, medians of 10
+//!   interleaved runs on the loaded two-core machine: `graph.lua` 2.88 → 2.77 (mimalloc 2.62,
+//!   jemalloc 2.93), `interp.lua` 4.01 → 3.85 (mimalloc 3.91, jemalloc 4.16). Keeping every
+//!   empty region page resident instead was faster still on `graph.lua` in some runs but took
+//!   its peak RSS to 63.5 MiB, above glibc's. What is left of the gap to mimalloc on
+//!   `graph.lua` is its large blocks (arrays of 10^5 slots, 2 MiB each): they go to the
+//!   fallback, in glibc's 4 KiB pages, where mimalloc has them in huge pages too.
 //! - **Large blocks** (over [`MAX_SMALL`] bytes) go to a fallback backend `F` (libc malloc by
 //!   default) and are tracked, so that [`Backend::owns`] is exact and [`Backend::reset`] can free
 //!   them.
@@ -104,8 +146,8 @@
 //! for states whose memory is mostly large blocks (big strings, big tables): those go to the
 //! fallback (`Slab<F>` can use any backend for them), and the page pool's retention
 //! ([`POOL_RETAIN`], process-wide) is memory held on behalf of future states. A value is about
-//! 11 KiB itself (mostly the hot stacks), so a host with thousands of tiny states pays that
-//! per state.
+//! 1 KiB while compact and 11 KiB once paged, and a host with thousands of tiny states pays
+//! about what glibc's malloc costs for them (see the compact start above).
 #![warn(missing_docs)]
 
 use lmem_backend::{
@@ -292,6 +334,8 @@ struct PageHeader {
     class: u8,
     /// Where the page stands.
     state: State,
+    /// Whether the page lies in a huge region (and goes back to it when empty).
+    huge: bool,
     /// The value of `used` at which a free must take the slow path ([`NEVER`] for the current
     /// page, 0 for a partial page, [`Slab::relist_at`] for a full page). One comparison on the
     /// free fast path, almost never true, stands for "the page empties" and "a full page has
@@ -364,7 +408,8 @@ type AddrMap<V> = HashMap<usize, V, BuildHasherDefault<AddrHasher>>;
 // ---------------------------------------------------------------------------------------------
 // The process-wide page pool and the OS
 
-/// Empty pages shared between all backend values of the process (page base addresses).
+/// Empty pages shared between all backend values of the process (page base addresses), and the
+/// cell pages that compact values take their cells from.
 struct Pool {
     /// Recently emptied pages, still resident: reused first. At most [`POOL_PAGES`].
     hot: Vec<usize>,
@@ -374,21 +419,69 @@ struct Pool {
     /// Pages mapped so far; `cold` always has room for all of them, so a page can always be
     /// parked there without allocating.
     mapped: usize,
+    /// Header address of the first cell page that has a free cell (0: none); the others follow
+    /// through the headers' `next`. Cell pages with no free cell are in no list.
+    cells: usize,
+    /// The huge regions, ascending by address.
+    regions: Vec<Region>,
+    /// Pages of regions held by values.
+    region_used: usize,
+    /// Empty pages of regions that are resident (not decommitted since they were last used).
+    region_resident: usize,
 }
+
+/// A huge region: [`REGION_SIZE`] bytes aligned to their size, [`PAGES_PER_REGION`] pages.
+struct Region {
+    base: usize,
+    /// Empty pages, bit `i` for the page at `base + i * PAGE_SIZE` (a page being decommitted is
+    /// not in it, so no one takes it meanwhile).
+    free: u128,
+    /// Empty pages whose memory went back to the OS; a subset of `free`.
+    cold: u128,
+}
+
+/// Every page of a region.
+const ALL_PAGES: u128 = u128::MAX;
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     hot: Vec::new(),
     cold: Vec::new(),
     mapped: 0,
+    cells: 0,
+    regions: Vec::new(),
+    region_used: 0,
+    region_resident: 0,
 });
 
 /// Pages the pool keeps resident at most.
 const POOL_PAGES: usize = POOL_RETAIN / PAGE_SIZE;
 
-/// Maps one segment: [`SEGMENT_SIZE`] bytes aligned to their size, or `None`. Over-maps and
-/// trims, since `mmap` only promises 4 KiB alignment.
+/// Bytes in a huge region: two segments, aligned to their size, which is that of an x86-64
+/// transparent huge page. Regions are marked for huge pages (`MADV_HUGEPAGE`).
+pub const REGION_SIZE: usize = 2 << 20;
+
+/// Pages in a huge region.
+pub const PAGES_PER_REGION: usize = REGION_SIZE / PAGE_SIZE;
+
+/// A value that holds this many pages (4 MiB) takes its further pages from huge regions; one
+/// that holds fewer takes them from segments, so small values never touch a huge page.
+pub const BIG_PAGES: usize = (4 << 20) / PAGE_SIZE;
+
+/// Empty region pages are kept resident up to `region pages in use / REGION_RETAIN_DIV` (or
+/// [`POOL_RETAIN`], if more).
+const REGION_RETAIN_DIV: usize = 4;
+
+const _: () = assert!(PAGES_PER_REGION == 128 && REGION_SIZE.is_multiple_of(SEGMENT_SIZE));
+
+/// Maps one segment: [`SEGMENT_SIZE`] bytes aligned to their size, or `None`.
 fn os_map_segment() -> Option<usize> {
-    let span = 2 * SEGMENT_SIZE;
+    os_map_aligned(SEGMENT_SIZE)
+}
+
+/// Maps `size` bytes aligned to `size` (a power of two), or `None`. Over-maps and trims, since
+/// `mmap` only promises 4 KiB alignment.
+fn os_map_aligned(size: usize) -> Option<usize> {
+    let span = 2 * size;
     // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
     // existing memory; the arguments are valid for `mmap`.
     let p = unsafe {
@@ -405,10 +498,10 @@ fn os_map_segment() -> Option<usize> {
         return None;
     }
     let start = p as usize;
-    let base = start.next_multiple_of(SEGMENT_SIZE);
+    let base = start.next_multiple_of(size);
     for (at, len) in [
         (start, base - start),
-        (base + SEGMENT_SIZE, start + span - base - SEGMENT_SIZE),
+        (base + size, start + span - base - size),
     ] {
         if len > 0 {
             // SAFETY: `[at, at + len)` is an edge of the mapping just made, used by nothing.
@@ -417,6 +510,18 @@ fn os_map_segment() -> Option<usize> {
         }
     }
     Some(base)
+}
+
+/// Gives the memory of `[at, at + len)` back to the OS, keeping the addresses mapped: they read
+/// as zeros and cost nothing resident until touched again.
+///
+/// # Safety
+///
+/// The range is OS-page aligned, lies in our mappings, and holds nothing anyone uses.
+unsafe fn os_discard(at: usize, len: usize) {
+    // SAFETY: as the caller says; `madvise` only drops the contents.
+    let rc = unsafe { libc::madvise(at as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    debug_assert_eq!(rc, 0, "madvise failed");
 }
 
 /// Gives the memory of an empty page back to the OS, keeping its addresses mapped: the page
@@ -434,63 +539,264 @@ fn os_decommit(base: usize) {
     // SAFETY: `[from, base + PAGE_SIZE)` lies in a page of one of our segments that no backend
     // holds (it is on its way to the pool) and holds no page header; discarding its contents
     // touches nothing anyone uses. The range is OS-page aligned, as `madvise` requires.
-    let rc = unsafe {
-        libc::madvise(
-            from as *mut libc::c_void,
-            base + PAGE_SIZE - from,
-            libc::MADV_DONTNEED,
-        )
-    };
-    debug_assert_eq!(rc, 0, "madvise failed");
+    unsafe { os_discard(from, base + PAGE_SIZE - from) };
 }
 
-/// Takes an empty page: a resident one from the pool if any, else a decommitted or fresh one,
-/// else a new segment (whose other pages are parked as fresh). The lock covers only the lists
-/// and the rare `mmap`.
-fn pool_take() -> Option<usize> {
-    let mut pool = POOL.lock();
-    if let Some(p) = pool.hot.pop().or_else(|| pool.cold.pop()) {
-        return Some(p);
+impl Pool {
+    /// Takes an empty page: a resident one if any, else a decommitted or fresh one, else a new
+    /// segment (whose other pages are parked as fresh).
+    fn take_page(&mut self) -> Option<usize> {
+        if let Some(p) = self.hot.pop().or_else(|| self.cold.pop()) {
+            return Some(p);
+        }
+        let need = self.mapped + PAGES_PER_SEGMENT - self.cold.len();
+        self.cold.try_reserve(need).ok()?;
+        let seg = os_map_segment()?;
+        self.mapped += PAGES_PER_SEGMENT;
+        // Highest first, so that pages are handed out in address order.
+        self.cold
+            .extend((1..PAGES_PER_SEGMENT).rev().map(|i| seg + i * PAGE_SIZE));
+        Some(seg)
     }
-    let need = pool.mapped + PAGES_PER_SEGMENT - pool.cold.len();
-    pool.cold.try_reserve(need).ok()?;
-    let seg = os_map_segment()?;
-    pool.mapped += PAGES_PER_SEGMENT;
-    // Highest first, so that pages are handed out in address order.
-    pool.cold
-        .extend((1..PAGES_PER_SEGMENT).rev().map(|i| seg + i * PAGE_SIZE));
-    Some(seg)
-}
 
-/// Returns empty pages to the pool: up to its bound they stay resident, beyond it their memory
-/// goes back to the OS (outside the lock) and they are parked as cold.
-fn pool_give(pages: impl IntoIterator<Item = usize>) {
-    let mut rest = pages.into_iter();
-    {
-        let mut pool = POOL.lock();
-        while pool.hot.len() < POOL_PAGES && pool.hot.try_reserve(1).is_ok() {
-            match rest.next() {
-                Some(p) => pool.hot.push(p),
-                None => return,
+    /// Empty region pages kept resident at most: [`POOL_RETAIN`], or a quarter of the region
+    /// pages in use when that is more (the pages a collection cycle frees are wanted again
+    /// in the next).
+    fn region_retain(&self) -> usize {
+        POOL_PAGES.max(self.region_used / REGION_RETAIN_DIV)
+    }
+
+    /// Takes an empty page for a big value: a resident page outside regions if the pool keeps
+    /// one, else the lowest resident empty page of a huge region, else the lowest decommitted
+    /// one, else the first page of a new region; and whether it lies in a region. `None` when
+    /// no region can be mapped.
+    fn take_region_page(&mut self) -> Option<(usize, bool)> {
+        // A resident empty page outside regions costs nothing to reuse: those go first.
+        if let Some(p) = self.hot.pop() {
+            return Some((p, false));
+        }
+        let pick = (self.regions.iter())
+            .position(|r| r.free & !r.cold != 0)
+            .or_else(|| self.regions.iter().position(|r| r.free != 0));
+        let i = match pick {
+            Some(i) => i,
+            None => {
+                self.regions.try_reserve(1).ok()?;
+                let base = os_map_region()?;
+                let at = self.regions.partition_point(|r| r.base < base);
+                // A fresh region counts as resident: its first touch brings in the whole of it
+                // (one huge page).
+                self.regions.insert(
+                    at,
+                    Region {
+                        base,
+                        free: ALL_PAGES,
+                        cold: 0,
+                    },
+                );
+                self.region_resident += PAGES_PER_REGION;
+                at
+            }
+        };
+        let r = &mut self.regions[i];
+        let warm = r.free & !r.cold;
+        let bit = if warm != 0 { warm } else { r.free }.trailing_zeros();
+        let mask = 1u128 << bit;
+        r.free &= !mask;
+        if r.cold & mask != 0 {
+            r.cold &= !mask;
+        } else {
+            self.region_resident -= 1;
+        }
+        self.region_used += 1;
+        Some((r.base + bit as usize * PAGE_SIZE, true))
+    }
+
+    /// Takes back page `p` of a region. While the pool holds no more resident empty region
+    /// pages than it keeps, the page stays resident. Beyond that, memory must go, from as few
+    /// huge pages as possible: a wholly empty region if there is one (it stays one huge page
+    /// when used again), else the resident empty pages of the region that has the most (the
+    /// kernel splits its huge page). They are hidden (no one can take them meanwhile) and
+    /// returned; the caller discards their memory outside the lock, then calls
+    /// [`Pool::region_discarded`].
+    fn give_region_page(&mut self, p: usize) -> Option<(usize, u128)> {
+        let base = p & !(REGION_SIZE - 1);
+        let i = self.regions.partition_point(|r| r.base < base);
+        debug_assert_eq!(self.regions[i].base, base, "not a page of a region");
+        let r = &mut self.regions[i];
+        let mask = 1u128 << ((p - base) / PAGE_SIZE);
+        debug_assert_eq!(r.free & mask, 0, "a region page given back twice");
+        r.free |= mask;
+        self.region_used -= 1;
+        self.region_resident += 1;
+        if self.region_resident <= self.region_retain() {
+            return None;
+        }
+        let warm = |r: &Region| (r.free & !r.cold).count_ones();
+        let victim = (self.regions.iter_mut())
+            .filter(|r| r.free & !r.cold != 0)
+            .max_by_key(|r| (r.free == ALL_PAGES, warm(r), r.base))?;
+        let pages = if victim.free == ALL_PAGES {
+            ALL_PAGES
+        } else {
+            victim.free & !victim.cold
+        };
+        self.region_resident -= warm(victim) as usize;
+        victim.free &= !pages;
+        Some((victim.base, pages))
+    }
+
+    /// A region hidden by [`Pool::give_region_page`] or [`pool_trim`] has had the memory of
+    /// pages `pages` discarded: they are empty and cold again.
+    fn region_discarded(&mut self, base: usize, pages: u128) {
+        let i = self.regions.partition_point(|r| r.base < base);
+        let r = &mut self.regions[i];
+        r.free |= pages;
+        r.cold |= pages;
+    }
+
+    /// Puts cell page `h` at the head of the list of cell pages with a free cell.
+    ///
+    /// # Safety
+    ///
+    /// `h` is the header of a cell page in no list; the listed headers are cell pages'.
+    unsafe fn cells_push(&mut self, h: *mut PageHeader) {
+        let next = self.cells as *mut PageHeader;
+        // SAFETY: `h` and the list's head are cell pages' headers, written only under the pool
+        // lock (held: `&mut self`); the fields written are never read outside it.
+        unsafe {
+            (*h).prev = ptr::null_mut();
+            (*h).next = next;
+            if !next.is_null() {
+                (*next).prev = h;
+            }
+        }
+        self.cells = h as usize;
+    }
+
+    /// Takes cell page `h` out of the list of cell pages with a free cell.
+    ///
+    /// # Safety
+    ///
+    /// `h` is in that list.
+    unsafe fn cells_remove(&mut self, h: *mut PageHeader) {
+        // SAFETY: `h` and its neighbours are listed cell pages' headers, written only under the
+        // pool lock (held: `&mut self`).
+        unsafe {
+            let (prev, next) = ((*h).prev, (*h).next);
+            if prev.is_null() {
+                debug_assert_eq!(self.cells, h as usize);
+                self.cells = next as usize;
+            } else {
+                (*prev).next = next;
+            }
+            if !next.is_null() {
+                (*next).prev = prev;
             }
         }
     }
-    for p in rest {
-        os_decommit(p);
-        let mut pool = POOL.lock();
-        debug_assert!(pool.cold.len() < pool.cold.capacity());
-        pool.cold.push(p);
+}
+
+/// Takes an empty page from the pool. The lock covers only the lists and the rare `mmap`.
+fn pool_take() -> Option<usize> {
+    POOL.lock().take_page()
+}
+
+/// Takes an empty page for a big value (see [`BIG_PAGES`]), and whether it lies in a region.
+fn region_take() -> Option<(usize, bool)> {
+    POOL.lock().take_region_page()
+}
+
+/// Maps one huge region, and asks the kernel to back it with transparent huge pages.
+fn os_map_region() -> Option<usize> {
+    let base = os_map_aligned(REGION_SIZE)?;
+    // SAFETY: `[base, base + REGION_SIZE)` is the mapping just made; the advice only asks the
+    // kernel to back it with huge pages. A failure (THP off or unsupported) changes nothing,
+    // and the region works with small pages.
+    unsafe { libc::madvise(base as *mut libc::c_void, REGION_SIZE, libc::MADV_HUGEPAGE) };
+    Some(base)
+}
+
+/// Discards the memory of pages `pages` of the region at `base`: the whole region at once when
+/// they are all of it (it comes back as one huge page), else page by page (a huge page that
+/// held them is split by the kernel).
+///
+/// # Safety
+///
+/// The pages are empty, and hidden from takers (not in their region's `free`).
+unsafe fn region_discard(base: usize, pages: u128) {
+    if pages == ALL_PAGES {
+        // SAFETY: the whole region is empty; its headers describe no live page.
+        unsafe { os_discard(base, REGION_SIZE) };
+    } else {
+        for bit in 0..PAGES_PER_REGION {
+            if pages & (1 << bit) != 0 {
+                os_decommit(base + bit * PAGE_SIZE);
+            }
+        }
     }
 }
 
-/// Empty pages the process-wide pool keeps resident now (at most `POOL_RETAIN / PAGE_SIZE`).
-/// For tests and reports.
+/// Returns empty pages to the pool. A region page goes back to its region; another page stays
+/// resident up to the pool's bound, and beyond it its memory goes back to the OS (outside the
+/// lock) and it is parked as cold.
+fn pool_give(pages: impl IntoIterator<Item = usize>) {
+    for p in pages {
+        // SAFETY: `p` is an empty page of ours on its way back, so its header is still ours.
+        let huge = unsafe { (*header_of(p)).huge };
+        let mut pool = POOL.lock();
+        if huge {
+            if let Some((base, pages)) = pool.give_region_page(p) {
+                drop(pool);
+                // SAFETY: the pages are empty and hidden from takers until `region_discarded`.
+                unsafe { region_discard(base, pages) };
+                POOL.lock().region_discarded(base, pages);
+            }
+        } else if pool.hot.len() < POOL_PAGES && pool.hot.try_reserve(1).is_ok() {
+            pool.hot.push(p);
+        } else {
+            drop(pool);
+            os_decommit(p);
+            let mut pool = POOL.lock();
+            debug_assert!(pool.cold.len() < pool.cold.capacity());
+            pool.cold.push(p);
+        }
+    }
+}
+
+/// Empty pages the process-wide pool keeps resident now outside huge regions (at most
+/// `POOL_RETAIN / PAGE_SIZE`). For tests and reports.
 pub fn pool_pages() -> usize {
     POOL.lock().hot.len()
 }
 
-/// Gives the memory of every page the pool keeps resident back to the OS: for a host that wants
-/// its memory back now (after closing many states), and for tests.
+/// What the process-wide pool holds, for tests and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Empty pages kept resident outside huge regions (at most `POOL_RETAIN / PAGE_SIZE`).
+    pub resident: usize,
+    /// Huge regions mapped.
+    pub regions: usize,
+    /// Pages of huge regions held by values.
+    pub region_used: usize,
+    /// Empty pages of huge regions still resident.
+    pub region_resident: usize,
+}
+
+/// The pool's counts now.
+pub fn pool_stats() -> PoolStats {
+    let pool = POOL.lock();
+    PoolStats {
+        resident: pool.hot.len(),
+        regions: pool.regions.len(),
+        region_used: pool.region_used,
+        region_resident: pool.region_resident,
+    }
+}
+
+/// Gives the memory of every empty page the pool keeps resident back to the OS, in huge regions
+/// too: for a host that wants its memory back now (after closing many states), and for tests.
+/// (A region page discarded alone no longer sits in a huge page.)
 pub fn pool_trim() {
     let hot = std::mem::take(&mut POOL.lock().hot);
     for &p in &hot {
@@ -498,31 +804,188 @@ pub fn pool_trim() {
     }
     let mut pool = POOL.lock();
     pool.cold.extend(hot);
+    // Region by region: the resident empty pages are hidden while their memory goes.
+    let mut i = 0;
+    while i < pool.regions.len() {
+        let r = &mut pool.regions[i];
+        let (base, warm) = (r.base, r.free & !r.cold);
+        i += 1;
+        if warm == 0 {
+            continue;
+        }
+        // A wholly empty region goes at once (and comes back as one huge page).
+        let pages = if r.free == ALL_PAGES { ALL_PAGES } else { warm };
+        r.free &= !pages;
+        pool.region_resident -= warm.count_ones() as usize;
+        drop(pool);
+        // SAFETY: the pages are empty and hidden from takers until `region_discarded`.
+        unsafe { region_discard(base, pages) };
+        pool = POOL.lock();
+        pool.region_discarded(base, pages);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cells: the compact start's memory
+
+/// Bytes in a cell: the unit in which a compact value ([`Slab::is_compact`]) holds memory. Cells
+/// are pieces of pages shared between values (*cell pages*); a value holds each of its cells
+/// exclusively and carves blocks of any class out of it. As large as the largest small block,
+/// so that every small block fits in one.
+pub const CELL_SIZE: usize = MAX_SMALL;
+
+/// Cells in a page.
+const CELLS_PER_PAGE: usize = PAGE_SIZE / CELL_SIZE;
+
+/// Cells a compact value holds at most ([`COMPACT_CELLS`] × [`CELL_SIZE`] = 64 KiB): past that,
+/// its blocks come from pages of their own class.
+pub const COMPACT_CELLS: usize = 32;
+
+/// The `class` of a cell page's header: no class, so no block of a page is ever taken for one.
+const CELL_PAGE: u8 = u8::MAX;
+
+const _: () = assert!(
+    META.is_multiple_of(CELL_SIZE)
+        && CELLS_PER_PAGE <= 32
+        && CLASS_COUNT < CELL_PAGE as usize
+        && PAGE_SIZE.is_multiple_of(CELL_SIZE)
+);
+
+/// The cells of page `base` that can hold blocks, as a bit mask (bit `i`: the cell at `base + i *
+/// CELL_SIZE`): all of them, except in a segment's first page, whose start holds the headers.
+fn cell_mask(base: usize) -> u32 {
+    let all = (1u32 << CELLS_PER_PAGE) - 1;
+    if base.is_multiple_of(SEGMENT_SIZE) {
+        all & !((1u32 << (META / CELL_SIZE)) - 1)
+    } else {
+        all
+    }
+}
+
+/// The base address of the page whose header is at `h` (the inverse of [`header_of`]).
+fn base_of_header(h: *mut PageHeader) -> usize {
+    let h = h as usize;
+    let seg = h & !(SEGMENT_SIZE - 1);
+    seg + (h - seg) / size_of::<PageHeader>() * PAGE_SIZE
+}
+
+/// Takes a free cell from the pool's cell pages, making a new cell page of an empty page when
+/// none has a free cell. `None` when no page can be had.
+///
+/// A cell page's header is written under the pool lock only, except that `used`, `trigger` and
+/// `class` are set once, before any of its cells is handed out, and then only read (by the
+/// frees of the cells' holders, from any thread) until every cell is back and the page leaves.
+fn cell_take() -> Option<usize> {
+    let mut pool = POOL.lock();
+    if pool.cells == 0 {
+        let base = pool.take_page()?;
+        let h = header_of(base);
+        // SAFETY: `base` is an empty page just taken from the pool, so its header slot is no
+        // one's; nothing reads it until a cell of the page is handed out, under this lock.
+        unsafe {
+            h.write(PageHeader {
+                free: ptr::null_mut(),
+                bump: ptr::null_mut(),
+                end: ptr::null_mut(),
+                // `used - 1 == trigger` on every free: a free that reaches a cell page's header
+                // always leaves the page path (and finds the cell's holder).
+                used: 1,
+                block: CELL_SIZE as u32,
+                // The mask of free cells.
+                key: cell_mask(base),
+                class: CELL_PAGE,
+                state: State::Full,
+                huge: false,
+                trigger: 0,
+                prev: ptr::null_mut(),
+                next: ptr::null_mut(),
+            });
+            pool.cells_push(h);
+        }
+    }
+    let h = pool.cells as *mut PageHeader;
+    // SAFETY: `h` heads the list of cell pages with a free cell (so its mask is not 0); its
+    // mask and links are written under the lock, held.
+    unsafe {
+        let mask = (*h).key;
+        debug_assert_ne!(mask, 0);
+        (*h).key = mask & (mask - 1);
+        if (*h).key == 0 {
+            pool.cells_remove(h);
+        }
+        Some(base_of_header(h) + mask.trailing_zeros() as usize * CELL_SIZE)
+    }
+}
+
+/// Gives cells back to their pages; a page whose cells are all back goes back to the pool.
+///
+/// # Safety
+///
+/// Every cell was taken with [`cell_take`] and is given back once, with no live block in it.
+unsafe fn cells_give(cells: &[usize]) {
+    debug_assert!(cells.len() <= COMPACT_CELLS);
+    let mut empty = [0usize; COMPACT_CELLS];
+    let mut n = 0;
+    {
+        let mut pool = POOL.lock();
+        for &c in cells {
+            let base = c & !(PAGE_SIZE - 1);
+            let h = header_of(base);
+            let bit = 1u32 << ((c - base) / CELL_SIZE);
+            // SAFETY: `c` is a cell of cell page `base` (caller), whose mask and links are
+            // written under the lock, held.
+            unsafe {
+                let mask = (*h).key;
+                debug_assert_eq!(mask & bit, 0, "a cell given back twice");
+                if mask == 0 {
+                    pool.cells_push(h);
+                }
+                (*h).key = mask | bit;
+                if (*h).key == cell_mask(base) {
+                    // Every cell is back: no block of the page is live, so no free reads its
+                    // header any more, and the page is empty.
+                    pool.cells_remove(h);
+                    empty[n] = base;
+                    n += 1;
+                }
+            }
+        }
+    }
+    pool_give(empty[..n].iter().copied());
 }
 
 // ---------------------------------------------------------------------------------------------
 // The backend
 
 /// A size-class slab allocator: one Lua state's heap. Blocks up to [`MAX_SMALL`] bytes come from
-/// 16 KiB pages (one class per page, page-local free lists), larger ones from `F`.
+/// cells while the value is compact, then from 16 KiB pages (one class per page, page-local free
+/// lists); larger ones from `F`.
 ///
-/// The value is single-threaded (`&mut self`) but `Send`; pages come from and go back to a
-/// process-wide pool.
+/// The value is single-threaded (`&mut self`) but `Send`; pages and cells come from and go back
+/// to a process-wide pool.
 pub struct Slab<F: Backend = System> {
-    /// Per class: the page allocations come from, or null.
+    /// Per class: the page allocations come from, or null (always null while compact).
     current: [*mut PageHeader; CLASS_COUNT],
-    /// Per class: the pages with a worthwhile number of free blocks. Pages join at the tail
-    /// and are taken from the head (FIFO), so the page taken has waited longest and gathered
-    /// the most frees: a LIFO list would hand back the page that just got its first free,
-    /// good for one block before the next page change.
-    partial: [PageList; CLASS_COUNT],
-    /// Per class: the pages set aside full, oldest first. Reused only when no partial page is
-    /// left, before a new page is taken, so that their few free blocks cost no memory.
-    full: [PageList; CLASS_COUNT],
-    /// Per class: blocks in its hot stack, at most `HOT_CAP[class]`.
+    /// Per class: blocks in its hot stack, at most `hot_cap[class]`.
     hot_len: [u32; CLASS_COUNT],
-    /// The hot stacks of all classes: recently freed small blocks, still used in their pages.
-    hot: [*mut u8; HOT_SLOTS],
+    /// Per class: the hot stack's capacity, [`HOT_CAP`] once paged, 0 while compact.
+    hot_cap: [u32; CLASS_COUNT],
+    /// Per class: the hot stack's first entry, in `paged`'s array (dangling while compact: a
+    /// stack of capacity 0 is never read or written).
+    hot_at: [*mut *mut u8; CLASS_COUNT],
+    /// Per class: free blocks of this value's cells, linked through their first word.
+    cell_free: [*mut u8; CLASS_COUNT],
+    /// What only a paged value needs (page lists, the hot stacks' entries): null while compact.
+    paged: *mut Paged,
+    /// The cells this value holds, ascending (at most [`COMPACT_CELLS`]).
+    cells: Vec<usize>,
+    /// The untouched rest of the newest cell: `[cell_bump, cell_end)`.
+    cell_bump: usize,
+    cell_end: usize,
+    /// Bytes and blocks carved from cells so far, less those lost to an in-place shrink; the
+    /// blocks on `cell_free` are among them.
+    cell_carved: usize,
+    cell_carved_blocks: usize,
     /// Every page this value holds (base address), keyed by the index stored in its header.
     pages: slab::Slab<usize>,
     /// Page base -> key in `pages`: makes `owns` exact without touching foreign memory.
@@ -535,14 +998,32 @@ pub struct Slab<F: Backend = System> {
     fallback: F,
 }
 
-// SAFETY: the raw pointers point into pages this value holds exclusively (taken from the pool,
-// given back on drop); no other value or thread reaches them, and the only shared state (the pool)
-// is behind a mutex. Moving the value to another thread moves that exclusive ownership with it;
-// `F: Send` covers the fallback.
+/// A paged value's page lists and hot-stack entries, in one allocation made when the value stops
+/// being compact.
+struct Paged {
+    /// Per class: the pages with a worthwhile number of free blocks. Pages join at the tail
+    /// and are taken from the head (FIFO), so the page taken has waited longest and gathered
+    /// the most frees: a LIFO list would hand back the page that just got its first free,
+    /// good for one block before the next page change.
+    partial: [PageList; CLASS_COUNT],
+    /// Per class: the pages set aside full, oldest first. Reused only when no partial page is
+    /// left, before a new page is taken, so that their few free blocks cost no memory.
+    full: [PageList; CLASS_COUNT],
+    /// The hot stacks of all classes: recently freed small blocks, still used in their pages.
+    hot: [*mut u8; HOT_SLOTS],
+}
+
+// SAFETY: the raw pointers point into pages and cells this value holds exclusively (taken from
+// the pool, given back on drop) and into its own `Paged` allocation; no other value or thread
+// reaches them. The shared state is the pool, behind a mutex, and the headers of cell pages: the
+// fields this value reads there without the lock (`used`, `trigger`, `class`) are written only
+// before the page's first cell is handed out (under the lock, which orders that write before
+// any holder's read) and stay unchanged while a cell of the page is held. Moving the value to
+// another thread moves that exclusive ownership with it; `F: Send` covers the fallback.
 unsafe impl<F: Backend + Send> Send for Slab<F> {}
 
 impl Slab<System> {
-    /// A slab backend whose large blocks go to libc malloc.
+    /// A slab backend whose large blocks go to libc malloc. It starts compact.
     pub fn new() -> Self {
         Self::with_fallback(System::new())
     }
@@ -555,15 +1036,21 @@ impl Default for Slab<System> {
 }
 
 impl<F: Backend> Slab<F> {
-    /// A slab backend whose large blocks (over [`MAX_SMALL`]) go to `fallback`. No page is taken
-    /// until the first allocation.
+    /// A slab backend whose large blocks (over [`MAX_SMALL`]) go to `fallback`. It starts
+    /// compact; no cell or page is taken until the first allocation.
     pub fn with_fallback(fallback: F) -> Self {
         Slab {
             current: [ptr::null_mut(); CLASS_COUNT],
-            partial: [PageList::EMPTY; CLASS_COUNT],
-            full: [PageList::EMPTY; CLASS_COUNT],
             hot_len: [0; CLASS_COUNT],
-            hot: [ptr::null_mut(); HOT_SLOTS],
+            hot_cap: [0; CLASS_COUNT],
+            hot_at: [NonNull::dangling().as_ptr(); CLASS_COUNT],
+            cell_free: [ptr::null_mut(); CLASS_COUNT],
+            paged: ptr::null_mut(),
+            cells: Vec::new(),
+            cell_bump: 0,
+            cell_end: 0,
+            cell_carved: 0,
+            cell_carved_blocks: 0,
             pages: slab::Slab::new(),
             by_addr: AddrMap::default(),
             large: AddrMap::default(),
@@ -577,9 +1064,49 @@ impl<F: Backend> Slab<F> {
         &self.fallback
     }
 
-    /// Pages this value holds (current, partial and full).
+    /// Pages this value holds (current, partial and full); cells are not pages.
     pub fn page_count(&self) -> usize {
         self.pages.len()
+    }
+
+    /// Cells this value holds (at most [`COMPACT_CELLS`]).
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether the value is still compact: its small blocks come from cells, with no hot cache.
+    /// A value starts compact and stops being so, for good, once its cells are full.
+    pub fn is_compact(&self) -> bool {
+        self.paged.is_null()
+    }
+
+    /// Ends the compact start now (if it has not ended): later small blocks come from pages of
+    /// their class, with the hot cache. Blocks already in cells stay there, and their frees are
+    /// reused. For a host that knows a state will grow big, and for tests of the page
+    /// machinery. `false` (and nothing changed) when the memory for the page lists and the hot
+    /// cache (about 10 KiB) cannot be had.
+    pub fn leave_compact(&mut self) -> bool {
+        if !self.paged.is_null() {
+            return true;
+        }
+        let layout = std::alloc::Layout::new::<Paged>();
+        // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Paged`: null list
+        // ends and null stack entries.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Paged>();
+        if p.is_null() {
+            return false;
+        }
+        self.paged = p;
+        for class in 0..CLASS_COUNT {
+            // SAFETY: `HOT_BASE[class] < HOT_SLOTS`: an entry of the array just made.
+            self.hot_at[class] = unsafe {
+                (&raw mut (*p).hot)
+                    .cast::<*mut u8>()
+                    .add(HOT_BASE[class] as usize)
+            };
+            self.hot_cap[class] = HOT_CAP[class] as u32;
+        }
+        true
     }
 
     /// Blocks sitting in the hot caches, free to the caller but used in their pages.
@@ -590,14 +1117,16 @@ impl<F: Backend> Slab<F> {
     /// Gives every block of the hot caches back to its page, so that pages holding nothing
     /// else go back to the pool: for a host that wants memory back now (after a full
     /// collection), and for tests. Allocation speed is unaffected after the caches refill.
+    /// Cells stay with the value until it is dropped or reset.
     pub fn trim(&mut self) {
-        for (class, &base) in HOT_BASE[..CLASS_COUNT].iter().enumerate() {
-            let base = base as usize;
+        for class in 0..CLASS_COUNT {
+            let at = self.hot_at[class];
             let n = std::mem::take(&mut self.hot_len[class]) as usize;
-            for i in base..base + n {
-                // SAFETY: a cached block is a small block of ours, used in its page and not
-                // handed out; it leaves the cache here, so it is freed once.
-                unsafe { self.free_small(NonNull::new_unchecked(self.hot[i])) };
+            for i in 0..n {
+                // SAFETY: entries below the stack's length are cached blocks of the class:
+                // small blocks of ours, used in their pages and not handed out; each leaves the
+                // cache here, so it is freed once.
+                unsafe { self.free_small(NonNull::new_unchecked(*at.add(i)), class) };
             }
         }
     }
@@ -631,31 +1160,130 @@ impl<F: Backend> Slab<F> {
         None
     }
 
-    /// A small block of class `class` when the current page has none: the current page (full)
-    /// is set aside, the partial page that has waited longest takes its place; when there is
-    /// none, a full page that has gathered a free block since; only then a new page from the
-    /// pool.
+    /// A free block of this value's cells for `class`, if any.
+    #[inline(always)]
+    fn cell_pop(&mut self, class: usize) -> Option<NonNull<u8>> {
+        let b = NonNull::new(self.cell_free[class])?;
+        // SAFETY: a block on `cell_free` is a free block of one of our cells; its first word
+        // holds the next one.
+        self.cell_free[class] = unsafe { b.cast::<*mut u8>().read() };
+        Some(b)
+    }
+
+    /// Puts a freed cell block on its class's free list.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of one of our cells, of at least `CLASS_SIZES[class]` bytes, not
+    /// used afterwards.
+    #[inline(always)]
+    unsafe fn cell_push(&mut self, ptr: NonNull<u8>, class: usize) {
+        // SAFETY: the block is ours and free from now on: its first word is the link.
+        unsafe { ptr.cast::<*mut u8>().write(self.cell_free[class]) };
+        self.cell_free[class] = ptr.as_ptr();
+    }
+
+    /// A new block of `class` carved from the newest cell, or from a new cell when it has no
+    /// room. `None` when the value holds [`COMPACT_CELLS`] cells already or no cell can be had.
+    #[cold]
+    fn cell_carve(&mut self, class: usize) -> Option<NonNull<u8>> {
+        let size = CLASS_SIZES[class];
+        // A free block of the smallest larger class that has one, split: the head is the
+        // block, the rest goes back to the free lists.
+        if let Some(c) = (class + 1..CLASS_COUNT).find(|&c| !self.cell_free[c].is_null()) {
+            let b = self.cell_pop(c)?;
+            let (mut at, end) = (
+                b.as_ptr() as usize + size,
+                b.as_ptr() as usize + CLASS_SIZES[c],
+            );
+            while end - at >= ALIGN {
+                let piece = CLASS_SIZES.partition_point(|&s| s <= end - at) - 1;
+                // SAFETY: `[at, at + CLASS_SIZES[piece])` is free memory of our cell, inside
+                // the block just taken and past its head.
+                unsafe { self.cell_push(NonNull::new_unchecked(at as *mut u8), piece) };
+                at += CLASS_SIZES[piece];
+                self.cell_carved_blocks += 1;
+            }
+            // The block's bytes stay carved: the head is handed out, the pieces are free.
+            self.cell_carved -= end - at;
+            return Some(b);
+        }
+        if self.cell_end - self.cell_bump < size {
+            if self.cells.len() == COMPACT_CELLS {
+                return None;
+            }
+            self.cells.try_reserve(1).ok()?;
+            let cell = cell_take()?;
+            // The old cell's rest, too small for this block, is cut into blocks of the largest
+            // classes that fit, for later requests.
+            while self.cell_end - self.cell_bump >= ALIGN {
+                let rest = self.cell_end - self.cell_bump;
+                let c = CLASS_SIZES.partition_point(|&s| s <= rest) - 1;
+                let b = self.cell_bump;
+                self.cell_bump += CLASS_SIZES[c];
+                self.cell_carved += CLASS_SIZES[c];
+                self.cell_carved_blocks += 1;
+                // SAFETY: `[b, b + CLASS_SIZES[c])` is untouched memory of our newest cell.
+                unsafe { self.cell_push(NonNull::new_unchecked(b as *mut u8), c) };
+            }
+            let at = self.cells.partition_point(|&c| c < cell);
+            self.cells.insert(at, cell);
+            (self.cell_bump, self.cell_end) = (cell, cell + CELL_SIZE);
+        }
+        let b = self.cell_bump;
+        self.cell_bump += size;
+        self.cell_carved += size;
+        self.cell_carved_blocks += 1;
+        // SAFETY: `[b, b + size)` is untouched memory of our newest cell, non-null.
+        Some(unsafe { NonNull::new_unchecked(b as *mut u8) })
+    }
+
+    /// Whether `addr` lies in one of this value's cells.
+    fn in_cells(&self, addr: usize) -> bool {
+        self.cells.binary_search(&(addr & !(CELL_SIZE - 1))).is_ok()
+    }
+
+    /// A small block of class `class` when the fast path had none. A compact value carves one
+    /// from its cells, and stops being compact when they are full. A paged value reuses a free
+    /// cell block first; else its current page (full) is set aside, the partial page that has
+    /// waited longest takes its place; when there is none, a full page that has gathered a free
+    /// block since; only then a new page from the pool.
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, class: usize) -> Option<NonNull<u8>> {
+        if let Some(b) = self.cell_pop(class) {
+            return Some(b);
+        }
+        if self.paged.is_null() {
+            if let Some(b) = self.cell_carve(class) {
+                return Some(b);
+            }
+            // Cells full (or none to be had): from now on, pages.
+            if !self.leave_compact() {
+                return None;
+            }
+        }
         let cur = self.current[class];
+        // SAFETY: the value is paged, so `paged` is its own allocation, reached only through
+        // it (`&mut self`); `new_page` below does not touch it.
+        let lists = unsafe { &mut *self.paged };
         if !cur.is_null() {
             // SAFETY: `cur` is a page of ours, in no list; `take` found it without free blocks,
             // so `used` is its capacity.
             unsafe {
                 (*cur).state = State::Full;
                 (*cur).trigger = Self::relist_at((*cur).used);
-                self.full[class].push_back(cur);
+                lists.full[class].push_back(cur);
             }
             self.current[class] = ptr::null_mut();
         }
-        let page = match self.partial[class].head {
+        let page = match lists.partial[class].head {
             p if !p.is_null() => {
                 // SAFETY: `p` is a page of ours in the partial list of `class`.
-                unsafe { self.partial[class].remove(p) };
+                unsafe { lists.partial[class].remove(p) };
                 p
             }
-            _ => match self.full_with_free(class) {
+            _ => match Self::full_with_free(&mut lists.full[class]) {
                 Some(p) => p,
                 None => self.new_page(class)?,
             },
@@ -673,22 +1301,22 @@ impl<F: Backend> Slab<F> {
         b
     }
 
-    /// A page of the full list of `class` that has a free block, taken out of the list; `None`
+    /// A page of a class's `full` list that has a free block, taken out of the list; `None`
     /// if the few oldest have none. Looks at a bounded number of pages (rotating those without
     /// a free block to the tail), so a heap whose full pages stay full pays little for it.
-    fn full_with_free(&mut self, class: usize) -> Option<*mut PageHeader> {
+    fn full_with_free(full: &mut PageList) -> Option<*mut PageHeader> {
         for _ in 0..4 {
-            let p = self.full[class].head;
+            let p = full.head;
             if p.is_null() {
                 return None;
             }
-            // SAFETY: `p` is a page of ours in the full list of `class`.
+            // SAFETY: `p` is a page of ours in the list.
             unsafe {
-                self.full[class].remove(p);
+                full.remove(p);
                 if !(*p).free.is_null() {
                     return Some(p);
                 }
-                self.full[class].push_back(p);
+                full.push_back(p);
             }
         }
         None
@@ -708,7 +1336,13 @@ impl<F: Backend> Slab<F> {
     /// no memory or the registry cannot grow.
     fn new_page(&mut self, class: usize) -> Option<*mut PageHeader> {
         self.by_addr.try_reserve(1).ok()?;
-        let base = pool_take()?;
+        // A value with a big heap takes its pages from huge regions; a small one never does.
+        let (base, huge) = if self.pages.len() >= BIG_PAGES {
+            region_take()
+        } else {
+            None
+        }
+        .or_else(|| pool_take().map(|p| (p, false)))?;
         let block = CLASS_SIZES[class];
         let key = self.pages.vacant_key();
         let page = header_of(base);
@@ -731,6 +1365,7 @@ impl<F: Backend> Slab<F> {
                 key: key as u32,
                 class: class as u8,
                 state: State::Current,
+                huge,
                 trigger: NEVER,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
@@ -742,25 +1377,75 @@ impl<F: Backend> Slab<F> {
         Some(page)
     }
 
-    /// The rare cases of a small free: a full page has gathered enough free blocks (it joins
-    /// the partial list) or a partial page is now empty (it goes back to the pool).
+    /// Frees a small block of class `class` (its size's) to its page, or to the cell free list
+    /// if it lies in a cell. The page's `trigger` decides whether anything else has to happen
+    /// (rarely).
     ///
     /// # Safety
     ///
-    /// `page` is a page of ours that just had a block freed.
+    /// `ptr` is a live small block of ours whose size is of class `class`.
+    #[inline(always)]
+    unsafe fn free_small(&mut self, ptr: NonNull<u8>, class: usize) {
+        // Debug builds checked that the block is ours when it was freed (`deallocate`), before
+        // the hot cache or this page free.
+        let page = page_of(ptr);
+        // SAFETY: `ptr` is a live block of ours (caller), so `page` is the header of a page of
+        // ours or of a cell page one of whose cells we hold. Both fields read are, for a cell
+        // page, the ones that stay unchanged while we hold the cell (see `cell_take`): they
+        // are read in place, with no reference to a header others may be writing.
+        let slow = unsafe { (*page).used - 1 == (*page).trigger };
+        // One test that is almost never true, so it predicts well. (Testing the page's state
+        // would branch on which page a random free hits: a coin flip on a growing heap, where
+        // many pages are full, and on any heap for "is it current?".)
+        if slow {
+            // SAFETY: as this function's.
+            unsafe { self.free_slow(ptr, class) };
+            return;
+        }
+        // SAFETY: not a cell page's header (whose test is always true): a page of ours,
+        // exclusively ours via `&mut self`; the block's first word is ours to use for the link.
+        unsafe {
+            let h = &mut *page;
+            ptr.cast::<*mut u8>().write(h.free);
+            h.free = ptr.as_ptr();
+            h.used -= 1;
+        }
+    }
+
+    /// The rare cases of a small free: the block lies in a cell (it joins the cell free list),
+    /// a full page has gathered enough free blocks (it joins the partial list) or a partial
+    /// page is now empty (it goes back to the pool).
+    ///
+    /// # Safety
+    ///
+    /// As [`Slab::free_small`], and the page's `used - 1 == trigger`.
     #[cold]
     #[inline(never)]
-    unsafe fn free_slow(&mut self, page: *mut PageHeader) {
-        // SAFETY: `page` is a page of ours (caller).
-        let (state, used, key) = unsafe { ((*page).state, (*page).used, (*page).key) };
-        debug_assert_ne!(state, State::Current, "the current page never triggers");
-        // SAFETY: `page` is a page of ours; not current, it is in the list its state names.
+    unsafe fn free_slow(&mut self, ptr: NonNull<u8>, class: usize) {
+        let page = page_of(ptr);
+        // SAFETY: `class` of a cell page's header stays unchanged while we hold one of its
+        // cells, as `free_small` says; read in place.
+        if unsafe { (*page).class } == CELL_PAGE {
+            // SAFETY: a live block of one of our cells, of class `class` (caller).
+            unsafe { self.cell_push(ptr, class) };
+            return;
+        }
+        // SAFETY: a page of ours (not a cell page), exclusively ours; the block's first word is
+        // ours to use for the link. Pages exist only once the value is paged.
         unsafe {
-            let class = (*page).class as usize;
+            let h = &mut *page;
+            ptr.cast::<*mut u8>().write(h.free);
+            h.free = ptr.as_ptr();
+            h.used -= 1;
+            let (state, used, key, class) = (h.state, h.used, h.key, h.class as usize);
+            debug_assert_ne!(state, State::Current, "the current page never triggers");
+            // The value is paged: `paged` is its own allocation, reached only through it.
+            let lists = &mut *self.paged;
+            // Not current: the page is in the list its state names.
             if state == State::Partial {
-                self.partial[class].remove(page);
+                lists.partial[class].remove(page);
             } else {
-                self.full[class].remove(page);
+                lists.full[class].remove(page);
             }
             if used == 0 {
                 let base = self.pages.remove(key as usize);
@@ -768,14 +1453,15 @@ impl<F: Backend> Slab<F> {
                 pool_give([base]);
             } else {
                 debug_assert_eq!(state, State::Full);
-                (*page).state = State::Partial;
-                (*page).trigger = 0;
-                self.partial[class].push_back(page);
+                h.state = State::Partial;
+                h.trigger = 0;
+                lists.partial[class].push_back(page);
             }
         }
     }
 
-    /// `allocate` past the fast path: a page change for a small block, or a large block.
+    /// `allocate` past the fast path: a page change or a cell block for a small block, or a
+    /// large block.
     #[cold]
     #[inline(never)]
     fn allocate_slow(&mut self, size: usize, tag: Tag) -> Option<NonNull<u8>> {
@@ -796,38 +1482,11 @@ impl<F: Backend> Slab<F> {
     #[inline(never)]
     unsafe fn deallocate_slow(&mut self, ptr: NonNull<u8>, size: usize) {
         if size <= MAX_SMALL {
-            // SAFETY: a small live block of ours (caller).
-            unsafe { self.free_small(ptr) }
+            // SAFETY: a small live block of ours, of its size's class (caller).
+            unsafe { self.free_small(ptr, class_of(size)) }
         } else {
             // SAFETY: a block of a large size is a large block of ours (caller).
             unsafe { self.free_large(ptr, size) }
-        }
-    }
-
-    /// Frees a small block: push it on its own page's free list. The page's `trigger` decides
-    /// whether anything else has to happen (rarely).
-    ///
-    /// # Safety
-    ///
-    /// `ptr` is a live small block of ours.
-    #[inline(always)]
-    unsafe fn free_small(&mut self, ptr: NonNull<u8>) {
-        // Debug builds checked that the block is ours when it was freed (`deallocate`), before
-        // the hot cache or this page free.
-        let page = page_of(ptr);
-        // SAFETY: `ptr` is a live block of ours (caller), so `page` is a live page header of
-        // ours; the block's first word is ours to use for the free-list link now.
-        unsafe {
-            let h = &mut *page;
-            ptr.cast::<*mut u8>().write(h.free);
-            h.free = ptr.as_ptr();
-            h.used -= 1;
-            // One test that is almost never true, so it predicts well. (Testing the page's
-            // state would branch on which page a random free hits: a coin flip on a growing
-            // heap, where many pages are full, and on any heap for "is it current?".)
-            if h.used == h.trigger {
-                self.free_slow(page);
-            }
         }
     }
 
@@ -880,15 +1539,28 @@ impl<F: Backend> Slab<F> {
         Some(q)
     }
 
-    /// Gives every page back to the pool and every large block to the fallback; the value is
-    /// empty afterwards. Shared by `reset` and `drop`.
+    /// Gives every page back to the pool, every cell to its page and every large block to the
+    /// fallback; the value is empty afterwards (and stays paged if it was). Shared by `reset`
+    /// and `drop`.
     fn release_all(&mut self) {
         self.hot_len = [0; CLASS_COUNT];
         pool_give(self.pages.drain());
         self.by_addr.clear();
         self.current = [ptr::null_mut(); CLASS_COUNT];
-        self.partial = [PageList::EMPTY; CLASS_COUNT];
-        self.full = [PageList::EMPTY; CLASS_COUNT];
+        if !self.paged.is_null() {
+            // SAFETY: the value is paged: `paged` is its own allocation, reached only through
+            // it.
+            let lists = unsafe { &mut *self.paged };
+            lists.partial = [PageList::EMPTY; CLASS_COUNT];
+            lists.full = [PageList::EMPTY; CLASS_COUNT];
+        }
+        // SAFETY: our cells, each taken once and given back once (the list is emptied); the
+        // caller of `reset` (or `drop`) gives up every block in them.
+        unsafe { cells_give(&self.cells) };
+        self.cells.clear();
+        self.cell_free = [ptr::null_mut(); CLASS_COUNT];
+        (self.cell_bump, self.cell_end) = (0, 0);
+        (self.cell_carved, self.cell_carved_blocks) = (0, 0);
         for (p, size) in self.large.drain() {
             // SAFETY: every entry of `large` is a live block of the fallback of that size, and
             // the caller of `reset` (or `drop`) gives up all blocks.
@@ -902,17 +1574,23 @@ impl<F: Backend> Slab<F> {
 }
 
 // SAFETY:
-// - small blocks are disjoint slots of pages this value holds exclusively (a page is in the pool
-//   or in exactly one value), aligned to 16 (pages are PAGE_SIZE-aligned, the header is a multiple
-//   of 16, class sizes are multiples of 16) and at least `size` bytes (the class rounds up);
-//   large blocks come from `F`, which upholds the same contract;
+// - small blocks are disjoint slots of pages or cells this value holds exclusively (a page is in
+//   the pool, a cell page's pieces, or in exactly one value; a cell is free in its page or held
+//   by exactly one value), aligned to 16 (pages and cells are 16-aligned, the header area is a
+//   multiple of 16, class sizes are multiples of 16) and at least `size` bytes (the class rounds
+//   up); large blocks come from `F`, which upholds the same contract;
 // - sizes above MAX_SIZE are refused;
 // - resize keeps the prefix (same block, or copy of `min(old, new)` bytes) and leaves the old
 //   block live on `None`;
 // - deallocate never fails; nothing panics or aborts on out-of-memory (mmap and the fallback
-//   answer `None`; hash tables grow through `try_reserve`);
-// - `owns` answers Owned only for addresses in our pages or our recorded large blocks;
-// - blocks live in pages or the fallback, never in `self`, so moving the value moves nothing.
+//   answer `None`; vectors and hash tables grow through `try_reserve`);
+// - `owns` answers Owned only for addresses in our pages, our cells or our recorded large
+//   blocks;
+// - blocks live in pages, cells or the fallback, never in `self`, so moving the value moves
+//   nothing;
+// - `trim` only moves cached (free) blocks to their pages' free lists;
+// - the fast paths do what `allocate` and `deallocate` would (they are their first half) or
+//   change nothing before answering `Slow`.
 unsafe impl<F: Backend> Backend for Slab<F> {
     fn name(&self) -> &str {
         "slab"
@@ -926,8 +1604,8 @@ unsafe impl<F: Backend> Backend for Slab<F> {
         }
     }
 
-    /// The hot cache, then the current page: no call, no lock. `Slow` for a large block or
-    /// when both are empty.
+    /// The hot cache, then the current page (or, with no current page, a free cell block): no
+    /// call, no lock. `Slow` for a large block or when all are empty.
     #[inline(always)]
     fn allocate_fast(&mut self, size: usize, _tag: Tag) -> Fast<Option<NonNull<u8>>> {
         if size > MAX_SMALL {
@@ -937,12 +1615,11 @@ unsafe impl<F: Backend> Backend for Slab<F> {
         let n = self.hot_len[class];
         if n != 0 {
             self.hot_len[class] = n - 1;
-            // SAFETY: `n - 1 < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1] <=
-            // HOT_SLOTS`; the entry is a cached block of the class (a small block of ours, used
-            // in its page, not handed out), hence non-null.
+            // SAFETY: `n - 1 < hot_cap[class]`, an entry of the class's stack, which holds a
+            // cached block (a small block of ours, used in its page, not handed out), hence
+            // non-null.
             return Fast::Done(Some(unsafe {
-                let at = HOT_BASE[class] as usize + n as usize - 1;
-                NonNull::new_unchecked(*self.hot.get_unchecked(at))
+                NonNull::new_unchecked(*self.hot_at[class].add(n as usize - 1))
             }));
         }
         let page = self.current[class];
@@ -951,6 +1628,9 @@ unsafe impl<F: Backend> Backend for Slab<F> {
             if let Some(b) = unsafe { Self::take(page) } {
                 return Fast::Done(Some(b));
             }
+        } else if let Some(b) = self.cell_pop(class) {
+            // A compact value (never a current page) reuses its cells' free blocks here.
+            return Fast::Done(Some(b));
         }
         Fast::Slow
     }
@@ -964,8 +1644,9 @@ unsafe impl<F: Backend> Backend for Slab<F> {
         }
     }
 
-    /// The hot cache, or the block's page when that changes nothing else: no call. `Slow` for a
-    /// large block, or when the page must change lists or go back to the pool.
+    /// The hot cache, or the block's page when that changes nothing else, or the cell free list
+    /// for a block of a cell: no call. `Slow` for a large block, or when the page must change
+    /// lists or go back to the pool.
     #[inline(always)]
     unsafe fn deallocate_fast(&mut self, ptr: NonNull<u8>, size: usize) -> Fast<()> {
         if size > MAX_SMALL {
@@ -973,37 +1654,44 @@ unsafe impl<F: Backend> Backend for Slab<F> {
         }
         debug_assert!(
             self.by_addr
-                .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1))),
+                .contains_key(&(ptr.as_ptr() as usize & !(PAGE_SIZE - 1)))
+                || self.in_cells(ptr.as_ptr() as usize),
             "free of a foreign block"
         );
         let class = class_of(size);
         let n = self.hot_len[class];
-        if n != HOT_CAP[class] as u32 {
+        if n != self.hot_cap[class] {
             // The block stays used in its page; the cache holds it for the next allocation of
             // its class.
-            // SAFETY: `n < HOT_CAP[class]`, so the index is below `HOT_BASE[class + 1] <=
-            // HOT_SLOTS`.
-            unsafe {
-                *self
-                    .hot
-                    .get_unchecked_mut(HOT_BASE[class] as usize + n as usize) = ptr.as_ptr()
-            };
+            // SAFETY: `n < hot_cap[class]`, an entry of the class's stack.
+            unsafe { *self.hot_at[class].add(n as usize) = ptr.as_ptr() };
             self.hot_len[class] = n + 1;
             return Fast::Done(());
         }
-        // SAFETY: a block whose size is small is one of our small blocks (caller), so its page
-        // is a live page header of ours.
-        let h = unsafe { &mut *page_of(ptr) };
-        // One test that is almost never true, so it predicts well. (Testing the page's state
-        // would branch on which page a random free hits: a coin flip on a growing heap, where
-        // many pages are full, and on any heap for "is it current?".)
-        if h.used - 1 == h.trigger {
+        let page = page_of(ptr);
+        // SAFETY: a block whose size is small is one of our small blocks (caller), so `page` is
+        // the header of a page of ours or of a cell page one of whose cells we hold; the fields
+        // read are, for a cell page, unchanged while we hold the cell, and read in place.
+        // One test that is almost never true on a page of ours, so it predicts well. (Testing
+        // the page's state would branch on which page a random free hits: a coin flip on a
+        // growing heap, where many pages are full, and on any heap for "is it current?".)
+        if unsafe { (*page).used - 1 == (*page).trigger } {
+            // SAFETY: as above.
+            if unsafe { (*page).class } == CELL_PAGE {
+                // SAFETY: a live block of one of our cells, of class `class` (caller).
+                unsafe { self.cell_push(ptr, class) };
+                return Fast::Done(());
+            }
             return Fast::Slow;
         }
-        // SAFETY: the block is ours and free from now on: its first word is the link.
-        unsafe { ptr.cast::<*mut u8>().write(h.free) };
-        h.free = ptr.as_ptr();
-        h.used -= 1;
+        // SAFETY: not a cell page (its test is always true): a page of ours, exclusively ours;
+        // the block is free from now on, so its first word is the link.
+        unsafe {
+            let h = &mut *page;
+            ptr.cast::<*mut u8>().write(h.free);
+            h.free = ptr.as_ptr();
+            h.used -= 1;
+        }
         Fast::Done(())
     }
 
@@ -1014,20 +1702,25 @@ unsafe impl<F: Backend> Backend for Slab<F> {
         new_size: usize,
     ) -> Option<NonNull<u8>> {
         if old_size <= MAX_SMALL {
-            // SAFETY: `ptr` is a live small block of ours (caller), so its page is ours.
-            let (cap, class) = unsafe {
-                let h = &*page_of(ptr);
-                (h.block as usize, h.class as usize)
-            };
-            if new_size <= cap {
-                if class_of(new_size) == class {
+            // The block holds at least its size's class (more after an in-place shrink).
+            let class = class_of(old_size);
+            if new_size <= CLASS_SIZES[class] {
+                let to = class_of(new_size);
+                if to == class {
                     // Same class: the block already fits.
                     return Some(ptr);
                 }
                 // A shrink to a smaller class: move to free the memory, or stay if no block
                 // can be had (never fail a shrink).
                 // SAFETY: `ptr` is a live block of ours of size `old_size` (caller).
-                return unsafe { self.move_block(ptr, old_size, new_size) }.or(Some(ptr));
+                if let Some(q) = unsafe { self.move_block(ptr, old_size, new_size) } {
+                    return Some(q);
+                }
+                if self.in_cells(ptr.as_ptr() as usize) {
+                    // Its later free files it under the smaller class: the rest is lost.
+                    self.cell_carved -= CLASS_SIZES[class] - CLASS_SIZES[to];
+                }
+                return Some(ptr);
             }
         } else if new_size > MAX_SMALL {
             // Large to large: the fallback may do it in place.
@@ -1050,7 +1743,10 @@ unsafe impl<F: Backend> Backend for Slab<F> {
 
     fn owns(&self, ptr: NonNull<u8>) -> Ownership {
         let addr = ptr.as_ptr() as usize;
-        if self.by_addr.contains_key(&(addr & !(PAGE_SIZE - 1))) || self.large.contains_key(&addr) {
+        if self.by_addr.contains_key(&(addr & !(PAGE_SIZE - 1)))
+            || self.large.contains_key(&addr)
+            || self.in_cells(addr)
+        {
             Ownership::Owned
         } else {
             Ownership::Foreign
@@ -1059,8 +1755,8 @@ unsafe impl<F: Backend> Backend for Slab<F> {
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>, size: usize) -> usize {
         if size <= MAX_SMALL {
-            // SAFETY: `ptr` is a live small block of ours (caller), so its page is ours.
-            unsafe { (*page_of(ptr)).block as usize }
+            // Every small block holds at least its size's class.
+            CLASS_SIZES[class_of(size)]
         } else {
             // SAFETY: `ptr` is a live large block of ours, i.e. of the fallback (caller).
             unsafe { self.fallback.usable_size(ptr, size) }
@@ -1073,22 +1769,30 @@ unsafe impl<F: Backend> Backend for Slab<F> {
     }
 
     fn stats(&self) -> BackendStats {
-        let (mut allocated, mut blocks) = (self.large_bytes, self.large.len());
+        let mut allocated = self.large_bytes + self.cell_carved;
+        let mut blocks = self.large.len() + self.cell_carved_blocks;
         for (_, &base) in &self.pages {
             // SAFETY: every registered page is ours, and so is its header.
             let h = unsafe { &*header_of(base) };
             allocated += h.used as usize * h.block as usize;
             blocks += h.used as usize;
         }
-        // Cached blocks are used in their pages but not live.
         for (class, &size) in CLASS_SIZES.iter().enumerate() {
-            let cached = self.hot_len[class] as usize;
-            allocated -= cached * size;
-            blocks -= cached;
+            // Cached blocks are used in their pages but not live, and so are free cell blocks.
+            let mut free = self.hot_len[class] as usize;
+            let mut b = self.cell_free[class];
+            while !b.is_null() {
+                free += 1;
+                // SAFETY: a free block of our cells; its first word links the next.
+                b = unsafe { b.cast::<*mut u8>().read() };
+            }
+            allocated -= free * size;
+            blocks -= free;
         }
         // `wasted` needs the requested sizes of live blocks, which only the caller counts (the
         // layer above counts live bytes once, so this backend does not count them again).
-        let reserved = self.pages.len() * PAGE_SIZE + self.large_bytes;
+        let reserved =
+            self.pages.len() * PAGE_SIZE + self.cells.len() * CELL_SIZE + self.large_bytes;
         BackendStats {
             allocated: Some(allocated),
             reserved: Some(reserved),
@@ -1105,23 +1809,31 @@ unsafe impl<F: Backend> Backend for Slab<F> {
     }
 }
 
-// SAFETY: `owns` answers from this value's own registries (the page map keyed by page base, and
-// the map of large blocks), never by reading the pointed-to memory: `Owned` exactly for addresses
-// in a page this value holds or at a large block it recorded, `Foreign` otherwise; it never says
-// `Unknown` and never panics.
+// SAFETY: `owns` answers from this value's own registries (the page map keyed by page base, the
+// sorted list of its cells, and the map of large blocks), never by reading the pointed-to memory:
+// `Owned` exactly for addresses in a page or cell this value holds or at a large block it
+// recorded, `Foreign` otherwise. A page or cell is held by one value at a time, so another
+// value's live block is never in one of ours. It never says `Unknown` and never panics.
 unsafe impl<F: Backend> ExactOwnership for Slab<F> {}
 
 impl<F: Backend> Drop for Slab<F> {
-    /// All pages go back to the pool and large blocks to the fallback: a closed state leaves
-    /// nothing behind but the pool's bounded retention.
+    /// All pages go back to the pool, cells to their pages and large blocks to the fallback: a
+    /// closed state leaves nothing behind but the pool's bounded retention.
     fn drop(&mut self) {
         self.release_all();
+        if !self.paged.is_null() {
+            // SAFETY: `paged` was allocated in `leave_compact` with this layout, and is freed
+            // once; its contents need no drop (raw pointers).
+            unsafe { std::alloc::dealloc(self.paged.cast(), std::alloc::Layout::new::<Paged>()) };
+        }
     }
 }
 
 impl<F: Backend> std::fmt::Debug for Slab<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Slab")
+            .field("compact", &self.is_compact())
+            .field("cells", &self.cells.len())
             .field("pages", &self.pages.len())
             .field("large", &self.large.len())
             .field("cached", &self.cached_blocks())
@@ -1146,9 +1858,10 @@ mod tests {
         );
         // The module docs name the worst case: 1184 pages of 16 KiB, 18.5 MiB.
         assert_eq!((HOT_SLOTS, HOT_SLOTS * PAGE_SIZE), (1184, 18_944 * 1024));
-        // The module docs promise "about 11 KiB".
+        // The module docs promise "about 1 KiB" for the value, and about 10 KiB more once paged.
         let size = size_of::<Slab>();
-        assert!((10 * 1024..12 * 1024).contains(&size), "{size}");
+        assert!((900..1200).contains(&size), "{size}");
+        assert!((9 * 1024..11 * 1024).contains(&size_of::<Paged>()));
     }
 
     #[test]
@@ -1163,5 +1876,15 @@ mod tests {
         }
         assert!(CLASS_SIZES.iter().all(|s| s % ALIGN == 0));
         assert!(CLASS_SIZES.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn headers_map_back_to_their_pages() {
+        for base in [0x4000_0000usize, 0x4000_4000, 0x400f_c000] {
+            assert_eq!(base_of_header(header_of(base)), base);
+            assert_eq!(base_of_header(header_of(base + PAGE_SIZE - 16)), base);
+        }
+        assert_eq!(cell_mask(0x4000_0000), 0b1111_1100);
+        assert_eq!(cell_mask(0x4000_4000), 0b1111_1111);
     }
 }

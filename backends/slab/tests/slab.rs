@@ -2,13 +2,22 @@
 //! the large-block fallback.
 use lmem_backend::{ALIGN, Backend, Ownership, Tag};
 use lmem_slab::{
-    CLASS_COUNT, CLASS_OF, CLASS_SIZES, HOT_CAP, HOT_SLOTS, MAX_SMALL, PAGE_SIZE, Slab,
+    CELL_SIZE, CLASS_COUNT, CLASS_OF, CLASS_SIZES, HOT_CAP, HOT_SLOTS, MAX_SMALL, PAGE_SIZE, Slab,
 };
 use lmem_system::System;
 use std::ptr::NonNull;
 
 fn class_size(size: usize) -> usize {
     CLASS_SIZES[CLASS_OF[(size + 15) >> 4] as usize]
+}
+
+/// A value past its compact start: its small blocks come from pages of their class, with the
+/// hot cache.
+fn paged() -> Slab {
+    let mut b = Slab::new();
+    assert!(b.leave_compact());
+    assert!(!b.is_compact());
+    b
 }
 
 #[test]
@@ -42,7 +51,7 @@ fn resize_within_a_class_keeps_the_block() {
 
 #[test]
 fn every_size_frees_into_its_class() {
-    let mut b = Slab::new();
+    let mut b = paged();
     for size in 1..=MAX_SMALL + 1 {
         let p = b.allocate(size, Tag::Other).unwrap();
         assert_eq!(p.as_ptr() as usize % ALIGN, 0);
@@ -95,7 +104,7 @@ fn every_size_frees_into_its_class() {
 
 #[test]
 fn empty_pages_leave_the_backend() {
-    let mut b = Slab::new();
+    let mut b = paged();
     let n = 20 * PAGE_SIZE / 48;
     let blocks: Vec<_> = (0..n)
         .map(|_| b.allocate(48, Tag::Table).unwrap())
@@ -130,7 +139,7 @@ fn empty_pages_leave_the_backend() {
 
 #[test]
 fn a_freed_block_is_the_next_one_handed_out() {
-    let mut b = Slab::new();
+    let mut b = paged();
     let keep: Vec<_> = (0..100)
         .map(|_| b.allocate(40, Tag::String).unwrap())
         .collect();
@@ -166,7 +175,7 @@ fn a_freed_block_is_the_next_one_handed_out() {
 
 #[test]
 fn the_hot_cache_is_bounded_and_trim_empties_it() {
-    let mut b = Slab::new();
+    let mut b = paged();
     // Four pages of the 16 B class, all freed in allocation order.
     let blocks: Vec<_> = (0..4 * PAGE_SIZE / 16)
         .map(|_| b.allocate(16, Tag::String).unwrap())
@@ -232,7 +241,13 @@ fn reset_releases_everything() {
 
 #[test]
 fn stats_follow_the_blocks() {
-    let mut b = Slab::new();
+    // Compact (blocks in cells) and paged (blocks in pages) alike.
+    for mut b in [Slab::new(), paged()] {
+        stats_of(&mut b);
+    }
+}
+
+fn stats_of(b: &mut Slab) {
     assert_eq!(b.stats().reserved, Some(0));
     let sizes = [
         1, 16, 17, 40, 56, 64, 100, 257, 1000, 1024, 1025, 5000, 100_000,
@@ -250,7 +265,10 @@ fn stats_follow_the_blocks() {
         s.allocated,
         Some(small.iter().map(|&s| class_size(s)).sum::<usize>() + large)
     );
-    assert_eq!(s.reserved, Some(b.page_count() * PAGE_SIZE + large));
+    assert_eq!(
+        s.reserved,
+        Some(b.page_count() * PAGE_SIZE + b.cell_count() * CELL_SIZE + large)
+    );
     // Requested sizes are the layer's to count (it fills `wasted` as reserved - live).
     assert_eq!(s.wasted, None);
     assert!(s.reserved.unwrap() >= requested);
@@ -400,7 +418,7 @@ fn shrink_to_a_smaller_class_moves_and_keeps_the_prefix() {
 
 #[test]
 fn a_full_page_with_a_free_block_is_reused_before_a_new_page() {
-    let mut b = Slab::new();
+    let mut b = paged();
     let mut blocks = Vec::new();
     while b.page_count() < 3 {
         blocks.push(b.allocate(64, Tag::Table).unwrap());
