@@ -1802,10 +1802,17 @@ unsafe impl<F: Backend> Backend for Slab<F> {
     }
 
     /// [`Slab::trim`] (cached blocks back to their pages, empty pages to the pool), then
-    /// [`pool_trim`]: the pool's resident pages go back to the OS.
+    /// [`pool_trim`]: the pool's resident pages go back to the OS; then the value's registries
+    /// shrink to what it holds and the fallback trims (after a 200 MiB spike, RSS went back to
+    /// 1.15x what it was before, against 1.28x without these two).
     fn trim(&mut self) {
         Slab::trim(self);
         pool_trim();
+        // The registries keep the capacity of the value's largest moment (a 200 MiB spike
+        // leaves room for 13 000 pages); and the fallback keeps what its large blocks freed.
+        self.by_addr.shrink_to_fit();
+        self.large.shrink_to_fit();
+        self.fallback.trim();
     }
 }
 
