@@ -34,4 +34,4 @@ pub use lmem_backend::{
 pub use lua_alloc::{Guard, LuaAlloc, LuaAllocator, lua_alloc};
 pub use stats::{Accounting, Basic, Detailed, HISTOGRAM_BUCKETS, Histogram, Stats, TagStats};
 pub use swap::Swap;
-pub use wrap::{Checker, FaultInjection, FaultPlan, Monitor, Registry, Tracking};
+pub use wrap::{Checker, Complaint, FaultInjection, FaultPlan, Monitor, Registry, Tracking};
