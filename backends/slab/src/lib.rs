@@ -1,4 +1,6 @@
-//! The `slab` backend: a size-class slab allocator made for Lua VM object churn.
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
 //!
 //! Lua asks for small blocks — 97–100% of new blocks are ≤ 64 B, averaging 43–52 B — and always
 //! passes a block's size back when it frees or resizes it (`osize`). This backend is built on
@@ -18,8 +20,8 @@
 //!   free block reused, and only then a new page taken, so held memory stays as low as if
 //!   every free block were reusable at once. This is mimalloc's free-list sharding and Luau's
 //!   page scheme: new objects land next to recently freed ones of the same page, where one
-//!   global LIFO list per class would scatter them over the whole heap (DESIGN.md §7 measured
-//!   that). Waiting for an eighth keeps a page change from serving a single block (on a
+//!   global LIFO list per class would scatter them over the whole heap (as this backend's first
+//!   version, with such lists, did). Waiting for an eighth keeps a page change from serving a single block (on a
 //!   growing heap with random frees, every fourth allocation was a page change).
 //! - **A hot cache per class.** A free first lands in a small stack of recently freed blocks of
 //!   its class ([`HOT_CAP`] entries per class; the stacks' lengths and tops are in the backend

@@ -14,6 +14,11 @@
 //! and peak RSS is a process figure: it comes from the child's `rusage` as `wait4` returns it
 //! (`ru_maxrss`, KiB), not from a delta of `getrusage(RUSAGE_CHILDREN)`, which keeps the maximum
 //! over all children ever reaped rather than this one's.
+//!
+//! With `--host lua5.4` the workloads run on a stock interpreter instead: `stock` and the peers
+//! as it is, each lmem backend through the `lmem` C module (`LMEM_BACKEND=B lua5.4 -l lmem`),
+//! which swaps the state to the backend as it loads. Only backends with exact ownership can be
+//! swapped to there, and Lua's accounting (which needs `--stats-json`) is left out.
 
 use super::cli::{BenchArgs, Scenario, check_names, compiled_backends};
 use super::peers;
@@ -21,6 +26,7 @@ use super::report::{self, Accounting, Cell, ConfigInfo, Failure, MissingPeer, Re
 use super::states::{self, StatesOptions, StatesReport};
 use super::trim::{self, TrimReport};
 use super::{Interpreter, ToolError, workspace_root};
+use lmem::backends;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use std::ffi::OsString;
@@ -86,9 +92,27 @@ pub struct BenchOptions {
     out: PathBuf,
     bench_dir: PathBuf,
     lua: Option<PathBuf>,
+    host: Option<StockHost>,
     scenarios: Vec<Scenario>,
     states: StatesOptions,
     spike_mib: usize,
+}
+
+/// `--host`: a stock interpreter, and the `lmem` C module it loads for the backends.
+#[derive(Clone, Debug)]
+struct StockHost {
+    program: PathBuf,
+    module: PathBuf,
+}
+
+/// `program` as given when it names a file, else the first match on `PATH`.
+fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 || program.is_file() {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// A scenario's default size times the scale factor, at least `min`.
@@ -96,15 +120,56 @@ fn scaled(default: usize, scale: f64, min: usize) -> usize {
     ((default as f64 * scale).round() as usize).max(min)
 }
 
-/// Resolves the command line's defaults.
-fn options(a: BenchArgs) -> BenchOptions {
+/// Resolves the command line's defaults, and refuses what `--host` cannot run.
+fn options(a: BenchArgs) -> Result<BenchOptions, ToolError> {
     let root = workspace_root();
-    BenchOptions {
-        backends: a.backends.unwrap_or_else(|| {
-            std::iter::once("stock".to_owned())
-                .chain(compiled_backends())
-                .collect()
+    let host = match &a.host {
+        None => None,
+        Some(program) => Some(StockHost {
+            program: find_program(program).ok_or_else(|| ToolError::NoHost {
+                program: program.clone(),
+            })?,
+            module: a
+                .module
+                .clone()
+                .unwrap_or_else(|| root.join("host/module/target/release/liblmem.so")),
         }),
+    };
+    let swappable = |b: &str| b == "stock" || backends::declares_exact_ownership(b) == Some(true);
+    let backends = match a.backends {
+        Some(b) => b,
+        None => std::iter::once("stock".to_owned())
+            .chain(compiled_backends())
+            .filter(|b| host.is_none() || swappable(b))
+            .collect(),
+    };
+    let scenarios = a.scenarios.unwrap_or_else(|| match host {
+        Some(_) => vec![Scenario::Workloads],
+        None => vec![Scenario::Workloads, Scenario::States, Scenario::Trim],
+    });
+    if host.is_some() {
+        if let Some(b) = backends.iter().find(|b| !swappable(b)) {
+            return Err(ToolError::Usage(format!(
+                "--host: backend '{b}' cannot be swapped to in a stock interpreter (its blocks \
+                 cannot be told from the interpreter's malloc blocks); choose from stock and \
+                 the backends with exact ownership"
+            )));
+        }
+        if let Some(x) = scenarios.iter().find(|x| **x != Scenario::Workloads) {
+            return Err(ToolError::Usage(format!(
+                "--host runs the workloads scenario only, not {x:?}"
+            )));
+        }
+        if let Some(h) = &host
+            && !h.module.is_file()
+        {
+            return Err(ToolError::NoModule {
+                path: h.module.clone(),
+            });
+        }
+    }
+    Ok(BenchOptions {
+        backends,
         workloads: a.workloads,
         runs: a.runs,
         scale: a.scale,
@@ -113,7 +178,8 @@ fn options(a: BenchArgs) -> BenchOptions {
         out: a.out.unwrap_or_else(|| root.join("target/lmem-report")),
         bench_dir: a.bench_dir.unwrap_or_else(|| root.join("lua/bench")),
         lua: a.lua,
-        scenarios: a.scenarios,
+        host,
+        scenarios,
         states: StatesOptions {
             counts: a
                 .states
@@ -126,7 +192,7 @@ fn options(a: BenchArgs) -> BenchOptions {
         spike_mib: a
             .spike_mib
             .unwrap_or_else(|| scaled(trim::DEFAULT_SPIKE_MIB, a.scale, 4)),
-    }
+    })
 }
 
 /// The workloads in `dir`: every `*.lua`, by name without the extension, sorted.
@@ -219,6 +285,8 @@ struct Plan {
     configs: Vec<Config>,
     missing: Vec<MissingPeer>,
     interp: Interpreter,
+    /// With `--host`: where the module is found as `lmem.so` (set once the scratch exists).
+    cpath: Option<PathBuf>,
 }
 
 /// Step 1: the workloads asked for (all by default), one configuration per backend (and
@@ -236,9 +304,10 @@ fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
     } else {
         Vec::new()
     };
-    let interp = match &o.lua {
-        Some(p) => Interpreter::at(p)?,
-        None => Interpreter::this_exe()?,
+    let interp = match (&o.host, &o.lua) {
+        (Some(h), _) => Interpreter::at(&h.program)?,
+        (None, Some(p)) => Interpreter::at(p)?,
+        (None, None) => Interpreter::this_exe()?,
     };
     let mut configs: Vec<Config> = o.backends.iter().map(|b| Config::named(b)).collect();
     let mut missing = Vec::new();
@@ -263,6 +332,7 @@ fn plan(o: &BenchOptions) -> Result<Plan, ToolError> {
         configs,
         missing,
         interp,
+        cpath: None,
     })
 }
 
@@ -281,6 +351,18 @@ impl Scratch {
 
     fn file(&self, tag: &str, ext: &str) -> PathBuf {
         self.dir.join(format!("{tag}.{ext}"))
+    }
+
+    /// A directory where `module` is `lmem.so`, for `LUA_CPATH` (`-l lmem` looks for that
+    /// name; the build makes `liblmem.so`).
+    fn module_dir(&self, module: &Path) -> Result<PathBuf, ToolError> {
+        let dir = self.dir.join("cpath");
+        std::fs::create_dir_all(&dir).map_err(ToolError::write(&dir))?;
+        let link = dir.join("lmem.so");
+        let target = std::fs::canonicalize(module).map_err(ToolError::write(module))?;
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).map_err(ToolError::write(&link))?;
+        Ok(dir)
     }
 }
 
@@ -306,7 +388,19 @@ fn run_one(
     let out_path = scratch.file(tag, "stdout");
     let err_path = scratch.file(tag, "stderr");
     let mut cmd = plan.interp.command();
-    cmd.args(c.lmem_args()).args(lmem_extra).args(lua_args);
+    match &plan.cpath {
+        // A stock interpreter: the backend through the module, swapped to as it loads.
+        Some(cpath) => {
+            if let Some(b) = &c.backend {
+                cmd.env("LMEM_BACKEND", b).args(["-l", "lmem"]);
+            }
+            cmd.env("LUA_CPATH", cpath.join("?.so"));
+            cmd.args(lmem_extra).args(lua_args);
+        }
+        None => {
+            cmd.args(c.lmem_args()).args(lmem_extra).args(lua_args);
+        }
+    }
     if let Some(lib) = &c.preload {
         cmd.env("LD_PRELOAD", lib);
     }
@@ -420,7 +514,13 @@ fn run_interleaved(
     scratch: &Scratch,
 ) -> Result<Measured, ToolError> {
     let (nw, nc) = (plan.workloads.len(), plan.configs.len());
-    let bar = progress_bar((o.runs * (nw + 1) * nc + nw) as u64);
+    // Lua's accounting needs lmem-lua's `--stats-json`: not on a stock interpreter.
+    let accounted = if plan.cpath.is_some() {
+        &[][..]
+    } else {
+        &plan.workloads[..]
+    };
+    let bar = progress_bar((o.runs * (nw + 1) * nc + accounted.len()) as u64);
     let mut m = Measured {
         samples: vec![vec![Vec::new(); nc]; nw],
         failed: vec![vec![false; nc]; nw],
@@ -469,7 +569,7 @@ fn run_interleaved(
         }
     }
     let system = plan.configs.iter().position(|c| c.name == "system");
-    for (wi, w) in plan.workloads.iter().enumerate() {
+    for (wi, w) in accounted.iter().enumerate() {
         bar.set_message(format!("Lua's accounting of {w} (untimed)"));
         bar.inc(1);
         if system.is_some_and(|ci| m.failed[wi][ci]) {
@@ -565,11 +665,21 @@ fn collect(
     let mut rep = Report {
         schema: report::SCHEMA,
         tool: format!("lmem {}", env!("CARGO_PKG_VERSION")),
-        lua_version: lmem_lua::version::LUA_VERSION_NUM,
+        lua_version: match &o.host {
+            Some(h) => host_version(&h.program).unwrap_or(0),
+            None => lmem_lua::version::LUA_VERSION_NUM,
+        },
         created_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        interpreter: plan.interp.describe(),
+        interpreter: match &o.host {
+            Some(h) => format!(
+                "{} (backends: LMEM_BACKEND=B {0} -l lmem, module {})",
+                h.program.display(),
+                h.module.display()
+            ),
+            None => plan.interp.describe(),
+        },
         rss_source: "ru_maxrss of each child, from wait4 (KiB)".to_owned(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg_before: when.load_before,
@@ -593,6 +703,18 @@ fn collect(
     };
     rep.compute();
     rep
+}
+
+/// `LUA_VERSION_NUM` of a stock interpreter, from its `_VERSION` (`Lua 5.4` is 504).
+fn host_version(program: &Path) -> Option<u32> {
+    let out = std::process::Command::new(program)
+        .args(["-e", "io.write(_VERSION)"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let (major, minor) = text.strip_prefix("Lua ")?.trim().split_once('.')?;
+    Some(major.parse::<u32>().ok()? * 100 + minor.parse::<u32>().ok()?)
 }
 
 /// Step 4: `report.json` and `report.html` into the out directory; the markdown tables (or the
@@ -644,9 +766,12 @@ fn output(rep: &Report, o: &BenchOptions) -> Result<(), ToolError> {
 
 /// `lmem bench`: plan, run interleaved, collect, report.
 pub fn run(args: BenchArgs) -> Result<(), ToolError> {
-    let o = options(args);
-    let plan = plan(&o)?;
+    let o = options(args)?;
+    let mut plan = plan(&o)?;
     let scratch = Scratch::new(&o.out)?;
+    if let Some(h) = &o.host {
+        plan.cpath = Some(scratch.module_dir(&h.module)?);
+    }
     let when = Conditions {
         load_before: loadavg(),
         started: Instant::now(),

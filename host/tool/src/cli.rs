@@ -95,14 +95,23 @@ pub struct BenchArgs {
     pub bench_dir: Option<PathBuf>,
     /// Run this lmem-lua binary instead of `lmem lua` (this executable) for the workloads and
     /// the trim scenario.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "host")]
     pub lua: Option<PathBuf>,
+    /// Run the workloads on this stock Lua interpreter instead (e.g. `lua5.4`): `stock` and the
+    /// peers as it is, each backend as `LMEM_BACKEND=B lua5.4 -l lmem` through the `lmem` C
+    /// module. Only backends with exact ownership (the module swaps at load), only the
+    /// workloads scenario.
+    #[arg(long, value_name = "PROGRAM")]
+    pub host: Option<PathBuf>,
+    /// The `lmem` C module that `--host` loads
+    /// [default: host/module/target/release/liblmem.so of the workspace].
+    #[arg(long, value_name = "FILE", requires = "host")]
+    pub module: Option<PathBuf>,
     /// The scenarios to run: workloads (every workload of lua/bench, and the start-up RSS),
     /// states (many small states: footprint and state per request), trim (a spike of Lua data
-    /// freed, collected, then lmem.trim()).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum,
-          default_values_t = [Scenario::Workloads, Scenario::States, Scenario::Trim])]
-    pub scenarios: Vec<Scenario>,
+    /// freed, collected, then lmem.trim()) [default: all three; workloads with --host].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum)]
+    pub scenarios: Option<Vec<Scenario>>,
     /// States alive at once in the states scenario, one measurement per count (e.g.
     /// 2000,10000) [default: 2000 × --scale].
     #[arg(long, value_name = "N,M", value_delimiter = ',', value_parser = positive_count)]

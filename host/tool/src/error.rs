@@ -37,6 +37,16 @@ pub enum ToolError {
         /// The directory.
         dir: PathBuf,
     },
+    /// `--host PROGRAM` is neither a file nor a program on `PATH`.
+    NoHost {
+        /// The program given.
+        program: PathBuf,
+    },
+    /// The `lmem` C module that `--host` loads is not there.
+    NoModule {
+        /// The file.
+        path: PathBuf,
+    },
     /// `--lua PATH` is not a file.
     NoInterpreter {
         /// The path given.
@@ -114,6 +124,8 @@ impl ToolError {
             | ToolError::BenchDir { .. }
             | ToolError::NoWorkloads { .. }
             | ToolError::NoInterpreter { .. }
+            | ToolError::NoHost { .. }
+            | ToolError::NoModule { .. }
             | ToolError::OpenTrace { .. }
             | ToolError::BadTrace { .. }
             | ToolError::ReadReport { .. }
@@ -156,6 +168,17 @@ impl fmt::Display for ToolError {
             ToolError::NoInterpreter { path } => write!(
                 f,
                 "interpreter '{}' not found (build it with `cargo build --release -p lmem-lua`)",
+                path.display()
+            ),
+            ToolError::NoHost { program } => write!(
+                f,
+                "interpreter '{}' not found (install Debian's with `apt-get install lua5.4`)",
+                program.display()
+            ),
+            ToolError::NoModule { path } => write!(
+                f,
+                "lmem module '{}' not found (build it with `cargo build --release \
+                 --manifest-path host/module/Cargo.toml`, or give --module)",
                 path.display()
             ),
             ToolError::OpenTrace { path, source } => {

@@ -226,6 +226,96 @@ fn bench_times_the_lean_path_and_runs_peers_on_stock() {
     }
 }
 
+/// A stand-in for a stock `lua5.4` that logs its environment and command line, then runs
+/// `lmem lua` (a drop-in `lua`, which also reads `LMEM_BACKEND` and preloads `lmem`).
+fn logging_host(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("host.log");
+    let exe = dir.join("stock-lua");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh
+echo \"$LMEM_BACKEND|$LUA_CPATH|$LD_PRELOAD|$*\" >> '{}'
+exec '{}' lua \"$@\"\n",
+            log.display(),
+            env!("CARGO_BIN_EXE_lmem")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (exe, log)
+}
+
+#[test]
+fn bench_on_a_stock_interpreter_loads_the_module_for_each_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, log) = logging_host(dir.path());
+    let module = dir.path().join("liblmem.so");
+    std::fs::write(&module, b"").unwrap();
+    let out = run(lmem().args([
+        "bench",
+        "--scale=0.02",
+        "--runs=1",
+        "--backends=stock,slab,bump",
+        "--workloads=strings",
+        "--no-peers",
+        "--host",
+        exe.to_str().unwrap(),
+        "--module",
+        module.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let runs: Vec<Vec<&str>> = calls.lines().map(|l| l.split('|').collect()).collect();
+    // Start-up and the workload, per configuration; no --stats-json run (a stock interpreter
+    // has no such option), and no lmem-lua options at all.
+    assert_eq!(runs.len(), 2 * 3, "{calls}");
+    for r in &runs {
+        let (backend, cpath, args) = (r[0], r[1], r[3]);
+        assert!(!args.contains("--"), "{calls}");
+        assert!(cpath.ends_with("/?.so"), "{calls}");
+        let so = Path::new(cpath).parent().unwrap().join("lmem.so");
+        assert_eq!(std::fs::canonicalize(so).unwrap(), std::fs::canonicalize(&module).unwrap());
+        if backend.is_empty() {
+            assert!(!args.contains("-l lmem"), "stock runs as it is: {calls}");
+        } else {
+            assert!(["slab", "bump"].contains(&backend), "{calls}");
+            assert!(args.starts_with("-l lmem "), "{calls}");
+        }
+    }
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert!(json["accounting"].as_array().unwrap().is_empty());
+    assert!(json["interpreter"].as_str().unwrap().contains("-l lmem"));
+    assert!(json["states"].is_null() && json["trim"].is_null());
+}
+
+#[test]
+fn bench_on_a_stock_interpreter_refuses_what_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("liblmem.so");
+    std::fs::write(&module, b"").unwrap();
+    let m = module.to_str().unwrap();
+    for (args, says) in [
+        (&["--host", "sh", "--module", m, "--backends", "system"][..], "exact ownership"),
+        (&["--host", "sh", "--module", m, "--scenarios", "states"], "workloads scenario only"),
+        (&["--host", "no-such-lua-anywhere", "--module", m], "not found"),
+        (&["--host", "sh", "--module", "/no/such/liblmem.so"], "--manifest-path host/module"),
+        (&["--module", m], "--host"),
+        (&["--host", "sh", "--lua", "sh"], "cannot be used with"),
+    ] {
+        let out = run(lmem().arg("bench").args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with("lmem: ") || err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn bench_states_scenario_measures_every_configuration() {
     let dir = tempfile::tempdir().unwrap();
