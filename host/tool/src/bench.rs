@@ -11,9 +11,13 @@
 //! the start-up footprint.
 //!
 //! Why a process per run: a backend's memory (and a preloaded malloc) must start from nothing,
-//! and peak RSS is a process figure: it comes from the child's `rusage` as `wait4` returns it
-//! (`ru_maxrss`, KiB), not from a delta of `getrusage(RUSAGE_CHILDREN)`, which keeps the maximum
-//! over all children ever reaped rather than this one's.
+//! and peak RSS is a process figure. It is the interpreter's `VmHWM` (the peak resident set of
+//! the address space it was exec'd into), which the child writes to its stderr as its last act:
+//! the workloads run through [`RUNNER`], the start-up runs are [`STARTUP`]. Not `ru_maxrss`: the
+//! kernel carries the peak of the address space a process leaves at `exec` into it, so every
+//! child of this tool would read at least the tool's own RSS at the spawn (about 5 MiB: more
+//! than a stock interpreter's start-up). `ru_maxrss` from `wait4` is the fallback when a child
+//! cannot report (no `/proc`).
 //!
 //! With `--host lua5.4` the workloads run on a stock interpreter instead: `stock` and the peers
 //! as it is, each lmem backend through the `lmem` C module (`LMEM_BACKEND=B lua5.4 -l lmem`),
@@ -26,8 +30,8 @@ use super::report::{self, Accounting, Cell, ConfigInfo, Failure, MissingPeer, Re
 use super::states::{self, StatesOptions, StatesReport};
 use super::trim::{self, TrimReport};
 use super::{Interpreter, ToolError, workspace_root};
-use lmem::backends;
 use indicatif::{ProgressBar, ProgressStyle};
+use lmem::backends;
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -274,6 +278,38 @@ fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// The Lua that writes the process's peak resident set to stderr (Lua 5.1 to 5.5, LuaJIT).
+const REPORT_HWM: &str = "local f = io.open('/proc/self/status') \
+     if f then \
+       local kib = f:read('*a'):match('VmHWM:%s*(%d+)') f:close() \
+       if kib then io.stderr:write('\\nlmem-bench VmHWM ', kib, ' kB\\n') end \
+     end";
+
+/// The start-up run: an empty program that reports its peak (`-e` then this).
+const STARTUP: &str = REPORT_HWM;
+
+/// The workloads' runner (`runner.lua SCRIPT ARGS…`): runs the script with `arg` and `...` as
+/// if it had been run itself, then reports the peak.
+const RUNNER: &str = "local script = arg[1] \
+local args = {} for i = 2, #arg do args[#args + 1] = arg[i] end \
+arg = { [0] = script } for i, v in ipairs(args) do arg[i] = v end \
+local chunk = assert(loadfile(script)) \
+chunk((unpack or table.unpack)(args)) \
+";
+
+/// The peak the child reported on its stderr, KiB.
+fn reported_hwm(stderr: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(stderr).ok()?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("lmem-bench VmHWM "))?;
+    line.strip_prefix("lmem-bench VmHWM ")?
+        .strip_suffix(" kB")?
+        .parse()
+        .ok()
+}
+
 /// Formats a scale factor as Lua reads it back (`1`, `0.05`).
 fn scale_arg(scale: f64) -> String {
     format!("{scale}")
@@ -409,10 +445,10 @@ fn run_one(
     cmd.stdout(Stdio::from(fo)).stderr(Stdio::from(fe));
     let status = match run_child(cmd) {
         Err(e) => format!("could not run {}: {e}", plan.interp.describe()),
-        Ok((Ended::Exited(0), wall_s, max_rss_kib)) => {
+        Ok((Ended::Exited(0), wall_s, ru_maxrss_kib)) => {
             return Ok(Ok(Sample {
                 wall_s,
-                max_rss_kib,
+                max_rss_kib: reported_hwm(&err_path).unwrap_or(ru_maxrss_kib),
             }));
         }
         Ok((Ended::Exited(code), ..)) => format!("exit status {code}"),
@@ -530,7 +566,10 @@ fn run_interleaved(
     };
     let scale = scale_arg(o.scale);
     let script = |w: &str| o.bench_dir.join(format!("{w}.lua"));
-    let empty = [OsString::from("-e"), OsString::new()];
+    let runner = scratch.dir.join("runner.lua");
+    std::fs::write(&runner, format!("{RUNNER}{REPORT_HWM}\n"))
+        .map_err(ToolError::write(&runner))?;
+    let empty = [OsString::from("-e"), OsString::from(STARTUP)];
     for run in 1..=o.runs {
         for (ci, c) in plan.configs.iter().enumerate() {
             bar.set_message(format!("run {run}/{} start-up on {}", o.runs, c.name));
@@ -550,7 +589,11 @@ fn run_interleaved(
             }
         }
         for (wi, w) in plan.workloads.iter().enumerate() {
-            let args = [script(w).into_os_string(), OsString::from(&scale)];
+            let args = [
+                runner.clone().into_os_string(),
+                script(w).into_os_string(),
+                OsString::from(&scale),
+            ];
             for (ci, c) in plan.configs.iter().enumerate() {
                 bar.set_message(format!("run {run}/{} {w} on {}", o.runs, c.name));
                 bar.inc(1);
@@ -680,7 +723,8 @@ fn collect(
             ),
             None => plan.interp.describe(),
         },
-        rss_source: "ru_maxrss of each child, from wait4 (KiB)".to_owned(),
+        rss_source: "VmHWM of each child's interpreter, which it reports as it ends (KiB)"
+            .to_owned(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg_before: when.load_before,
         loadavg_after: loadavg(),

@@ -161,7 +161,7 @@ fn logging_interpreter(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(
         &exe,
         format!(
-            "#!/bin/sh\necho \"$LD_PRELOAD|$*\" >> '{}'\nexec '{}' lua \"$@\"\n",
+            "#!/bin/sh\nprintf '%s\\n' \"$LD_PRELOAD|$*\" >> '{}'\nexec '{}' lua \"$@\"\n",
             log.display(),
             env!("CARGO_BIN_EXE_lmem")
         ),
@@ -216,7 +216,10 @@ fn bench_times_the_lean_path_and_runs_peers_on_stock() {
     let configs = json["configurations"].as_array().unwrap().len();
     assert_eq!(timed.len(), 2 * configs, "{calls}");
     assert_eq!(
-        calls.lines().filter(|l| l.ends_with("-e ")).count(),
+        calls
+            .lines()
+            .filter(|l| l.contains(" -e local f = io.open('/proc/self/status')"))
+            .count(),
         2 * configs
     );
     for c in json["configurations"].as_array().unwrap() {
@@ -235,9 +238,9 @@ fn logging_host(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(
         &exe,
         format!(
-            "#!/bin/sh
-echo \"$LMEM_BACKEND|$LUA_CPATH|$LD_PRELOAD|$*\" >> '{}'
-exec '{}' lua \"$@\"\n",
+            "#!/bin/sh\nso=$(readlink -f \"$(dirname \"$LUA_CPATH\")/lmem.so\")\n\
+             printf '%s\\n' \"$LMEM_BACKEND|$LUA_CPATH|$LD_PRELOAD|$*|$so\" >> '{}'\n\
+             exec '{}' lua \"$@\"\n",
             log.display(),
             env!("CARGO_BIN_EXE_lmem")
         ),
@@ -269,7 +272,16 @@ fn bench_on_a_stock_interpreter_loads_the_module_for_each_backend() {
     ]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let calls = std::fs::read_to_string(&log).unwrap();
-    let runs: Vec<Vec<&str>> = calls.lines().map(|l| l.split('|').collect()).collect();
+    // One line asks the interpreter its version, for the report.
+    assert!(
+        calls.lines().any(|l| l.contains("-e io.write(_VERSION)")),
+        "{calls}"
+    );
+    let runs: Vec<Vec<&str>> = calls
+        .lines()
+        .filter(|l| !l.contains("_VERSION"))
+        .map(|l| l.split('|').collect())
+        .collect();
     // Start-up and the workload, per configuration; no --stats-json run (a stock interpreter
     // has no such option), and no lmem-lua options at all.
     assert_eq!(runs.len(), 2 * 3, "{calls}");
@@ -277,8 +289,12 @@ fn bench_on_a_stock_interpreter_loads_the_module_for_each_backend() {
         let (backend, cpath, args) = (r[0], r[1], r[3]);
         assert!(!args.contains("--"), "{calls}");
         assert!(cpath.ends_with("/?.so"), "{calls}");
-        let so = Path::new(cpath).parent().unwrap().join("lmem.so");
-        assert_eq!(std::fs::canonicalize(so).unwrap(), std::fs::canonicalize(&module).unwrap());
+        // `-l lmem` finds the module given, as `lmem.so` on LUA_CPATH.
+        assert_eq!(
+            Path::new(r[4]),
+            std::fs::canonicalize(&module).unwrap(),
+            "{calls}"
+        );
         if backend.is_empty() {
             assert!(!args.contains("-l lmem"), "stock runs as it is: {calls}");
         } else {
@@ -291,6 +307,8 @@ fn bench_on_a_stock_interpreter_loads_the_module_for_each_backend() {
             .unwrap();
     assert!(json["accounting"].as_array().unwrap().is_empty());
     assert!(json["interpreter"].as_str().unwrap().contains("-l lmem"));
+    // The peaks are the interpreter's own (VmHWM, reported by the child), not the tool's.
+    assert!(json["rss_source"].as_str().unwrap().contains("VmHWM"));
     assert!(json["states"].is_null() && json["trim"].is_null());
 }
 
@@ -301,17 +319,32 @@ fn bench_on_a_stock_interpreter_refuses_what_it_cannot_run() {
     std::fs::write(&module, b"").unwrap();
     let m = module.to_str().unwrap();
     for (args, says) in [
-        (&["--host", "sh", "--module", m, "--backends", "system"][..], "exact ownership"),
-        (&["--host", "sh", "--module", m, "--scenarios", "states"], "workloads scenario only"),
-        (&["--host", "no-such-lua-anywhere", "--module", m], "not found"),
-        (&["--host", "sh", "--module", "/no/such/liblmem.so"], "--manifest-path host/module"),
+        (
+            &["--host", "sh", "--module", m, "--backends", "system"][..],
+            "exact ownership",
+        ),
+        (
+            &["--host", "sh", "--module", m, "--scenarios", "states"],
+            "workloads scenario only",
+        ),
+        (
+            &["--host", "no-such-lua-anywhere", "--module", m],
+            "not found",
+        ),
+        (
+            &["--host", "sh", "--module", "/no/such/liblmem.so"],
+            "--manifest-path host/module",
+        ),
         (&["--module", m], "--host"),
         (&["--host", "sh", "--lua", "sh"], "cannot be used with"),
     ] {
         let out = run(lmem().arg("bench").args(args));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = text(&out.stderr);
-        assert!(err.starts_with("lmem: ") || err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.starts_with("lmem: ") || err.starts_with("error: "),
+            "{args:?}: {err}"
+        );
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }

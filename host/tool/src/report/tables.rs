@@ -233,7 +233,7 @@ impl Report {
             .collect();
         Some(Table {
             caption: format!(
-                "Start-up RSS: peak RSS of an empty run (`-e ''`), MiB, median of {} runs:",
+                "Start-up RSS: peak RSS of an empty run (`-e` with only the peak's report), MiB, median of {} runs:",
                 self.runs
             ),
             header: vec![
