@@ -201,11 +201,19 @@ impl fmt::Display for StressReport {
                 many / one
             )?;
         }
-        writeln!(
-            f,
-            "checked       0 live bytes after every lua_close, checker clean, pools bounded"
-        )?;
         let (frees, bytes) = self.short_closure_frees;
+        if frees > 0 {
+            writeln!(
+                f,
+                "checked       after every lua_close the count off by the host's short frees \
+                 below and nothing else, checker clean otherwise, pools bounded"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "checked       0 live bytes after every lua_close, checker clean, pools bounded"
+            )?;
+        }
         if frees > 0 {
             writeln!(
                 f,
