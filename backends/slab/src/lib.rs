@@ -348,6 +348,22 @@ struct PageHeader {
     next: *mut PageHeader,
 }
 
+impl PageHeader {
+    /// Puts a block back on the page's free list: the page holds one live block less.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this page that nobody uses from now on (its first word becomes
+    /// the list's link).
+    #[inline(always)]
+    unsafe fn push_free(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: the block is ours and free from now on (caller): its first word is the link.
+        unsafe { ptr.cast::<*mut u8>().write(self.free) };
+        self.free = ptr.as_ptr();
+        self.used -= 1;
+    }
+}
+
 /// Bytes in a segment: the unit mapped from the OS, aligned to its size, holding
 /// [`PAGES_PER_SEGMENT`] pages and, at its start, their headers.
 pub const SEGMENT_SIZE: usize = 1 << 20;
@@ -1405,13 +1421,8 @@ impl<F: Backend> Slab<F> {
             return;
         }
         // SAFETY: not a cell page's header (whose test is always true): a page of ours,
-        // exclusively ours via `&mut self`; the block's first word is ours to use for the link.
-        unsafe {
-            let h = &mut *page;
-            ptr.cast::<*mut u8>().write(h.free);
-            h.free = ptr.as_ptr();
-            h.used -= 1;
-        }
+        // exclusively ours via `&mut self`, and the block is its own, freed by the caller.
+        unsafe { (*page).push_free(ptr) }
     }
 
     /// The rare cases of a small free: the block lies in a cell (it joins the cell free list),
@@ -1432,13 +1443,11 @@ impl<F: Backend> Slab<F> {
             unsafe { self.cell_push(ptr, class) };
             return;
         }
-        // SAFETY: a page of ours (not a cell page), exclusively ours; the block's first word is
-        // ours to use for the link. Pages exist only once the value is paged.
+        // SAFETY: a page of ours (not a cell page), exclusively ours, and the block is its own,
+        // freed by the caller. Pages exist only once the value is paged.
         unsafe {
             let h = &mut *page;
-            ptr.cast::<*mut u8>().write(h.free);
-            h.free = ptr.as_ptr();
-            h.used -= 1;
+            h.push_free(ptr);
             let (state, used, key, class) = (h.state, h.used, h.key, h.class as usize);
             debug_assert_ne!(state, State::Current, "the current page never triggers");
             // The value is paged: `paged` is its own allocation, reached only through it.
@@ -1686,14 +1695,9 @@ unsafe impl<F: Backend> Backend for Slab<F> {
             }
             return Fast::Slow;
         }
-        // SAFETY: not a cell page (its test is always true): a page of ours, exclusively ours;
-        // the block is free from now on, so its first word is the link.
-        unsafe {
-            let h = &mut *page;
-            ptr.cast::<*mut u8>().write(h.free);
-            h.free = ptr.as_ptr();
-            h.used -= 1;
-        }
+        // SAFETY: not a cell page (its test is always true): a page of ours, exclusively ours,
+        // and the block is its own, free from now on.
+        unsafe { (*page).push_free(ptr) };
         Fast::Done(())
     }
 
