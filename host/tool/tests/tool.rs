@@ -153,22 +153,32 @@ fn bench_json_goes_to_stdout() {
     assert!(text(&out.stderr).contains("| workload |"));
 }
 
-/// An interpreter that logs its command line (and LD_PRELOAD) before it runs `lmem lua`.
-fn logging_interpreter(dir: &Path) -> (PathBuf, PathBuf) {
+/// A script `dir/name` that runs `log` (shell lines that append a line to `$log`), then
+/// `lmem lua` with its arguments; returns the script and the log.
+fn logging_lua(dir: &Path, name: &str, log: &str) -> (PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let log = dir.join("calls.log");
-    let exe = dir.join("logging-lua");
+    let log_file = dir.join(format!("{name}.log"));
+    let exe = dir.join(name);
     std::fs::write(
         &exe,
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$LD_PRELOAD|$*\" >> '{}'\nexec '{}' lua \"$@\"\n",
-            log.display(),
+            "#!/bin/sh\nlog='{}'\n{log}\nexec '{}' lua \"$@\"\n",
+            log_file.display(),
             env!("CARGO_BIN_EXE_lmem")
         ),
     )
     .unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (exe, log)
+    (exe, log_file)
+}
+
+/// An interpreter that logs its command line (and LD_PRELOAD) before it runs `lmem lua`.
+fn logging_interpreter(dir: &Path) -> (PathBuf, PathBuf) {
+    logging_lua(
+        dir,
+        "logging-lua",
+        r#"printf '%s\n' "$LD_PRELOAD|$*" >> "$log""#,
+    )
 }
 
 #[test]
@@ -232,22 +242,12 @@ fn bench_times_the_lean_path_and_runs_peers_on_stock() {
 /// A stand-in for a stock `lua5.4` that logs its environment and command line, then runs
 /// `lmem lua` (a drop-in `lua`, which also reads `LMEM_BACKEND` and preloads `lmem`).
 fn logging_host(dir: &Path) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let log = dir.join("host.log");
-    let exe = dir.join("stock-lua");
-    std::fs::write(
-        &exe,
-        format!(
-            "#!/bin/sh\nso=$(readlink -f \"$(dirname \"$LUA_CPATH\")/lmem.so\")\n\
-             printf '%s\\n' \"$LMEM_BACKEND|$LUA_CPATH|$LD_PRELOAD|$*|$so\" >> '{}'\n\
-             exec '{}' lua \"$@\"\n",
-            log.display(),
-            env!("CARGO_BIN_EXE_lmem")
-        ),
+    logging_lua(
+        dir,
+        "stock-lua",
+        r#"so=$(readlink -f "$(dirname "$LUA_CPATH")/lmem.so")
+printf '%s\n' "$LMEM_BACKEND|$LUA_CPATH|$LD_PRELOAD|$*|$so" >> "$log""#,
     )
-    .unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (exe, log)
 }
 
 #[test]
