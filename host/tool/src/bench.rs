@@ -431,12 +431,12 @@ fn run_one(
                 cmd.env("LMEM_BACKEND", b).args(["-l", "lmem"]);
             }
             cmd.env("LUA_CPATH", cpath.join("?.so"));
-            cmd.args(lmem_extra).args(lua_args);
         }
         None => {
-            cmd.args(c.lmem_args()).args(lmem_extra).args(lua_args);
+            cmd.args(c.lmem_args());
         }
     }
+    cmd.args(lmem_extra).args(lua_args);
     if let Some(lib) = &c.preload {
         cmd.env("LD_PRELOAD", lib);
     }
