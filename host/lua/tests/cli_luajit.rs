@@ -10,66 +10,19 @@
 
 mod common;
 use common::*;
-use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
-fn stock() -> Option<&'static str> {
-    let found = ["/usr/bin/luajit", "/usr/local/bin/luajit"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    if found.is_none() {
-        println!("note: luajit is not installed; skipping the comparison with stock luajit");
-    }
-    found
+fn stock() -> Option<String> {
+    stock_interpreter("luajit")
 }
 
-/// A scratch directory with scripts and a module.
 fn fixtures(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lmem-clijit-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let files = [
-        (
-            "args.lua",
-            "print(select('#', ...), ...)\nfor i = -3, #arg do print(i, arg[i]) end\n",
-        ),
-        (
-            "fail.lua",
-            "local function f(x) error('boom ' .. x) end\nlocal function g() f(1) end\ng()\n",
-        ),
-        ("syntax.lua", "local x = = 1\n"),
-        ("exit.lua", "io.write('bye\\n') os.exit(7)\n"),
-        ("mymod.lua", "return { x = 42 }\n"),
-        ("init.lua", "print('init file')\n"),
-        (
-            "errobj.lua",
-            "error(setmetatable({}, {__tostring = function() return 'custom' end}))\n",
-        ),
-    ];
-    for (name, body) in files {
-        std::fs::write(dir.join(name), body).unwrap();
-    }
-    dir
+    cli_fixtures("lmem-clijit", tag)
 }
 
-fn run_with(prog: &str, args: &[&str], env: &[(&str, &str)], stdin: &str, dir: &PathBuf) -> Output {
-    let mut c = clean(prog);
-    c.arg0("luajit")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped());
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    // The default paths are build configuration (the install prefix).
-    c.env("LUA_PATH", "./?.lua");
-    c.env("LUA_CPATH", "./?.so");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
-    // The child may exit before reading its input (EPIPE): that is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+fn run_with(prog: &str, args: &[&str], env: &[(&str, &str)], stdin: &str, dir: &Path) -> Output {
+    run_as("luajit", prog, args, env, stdin, dir)
 }
 
 /// The version line and C frames' addresses made release-independent.
@@ -99,6 +52,7 @@ type Case = (
 #[test]
 fn same_as_stock_luajit() {
     let Some(stock) = stock() else { return };
+    let stock = stock.as_str();
     let dir = fixtures("stock");
     let cases: Vec<Case> = vec![
         (vec!["-e", "print(1, 'two', 3.5)"], vec![], ""),

@@ -65,3 +65,74 @@ pub fn live_after_close(stderr: &str) -> Option<usize> {
         .find_map(|l| l.strip_prefix("lmem: live after lua_close: "))
         .and_then(|r| r.trim_end_matches(" bytes").parse().ok())
 }
+
+/// The stock interpreter `name` of Debian (`lua5.4`, `luajit`) when it is installed, else a note.
+pub fn stock_interpreter(name: &str) -> Option<String> {
+    let found = ["/usr/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| format!("{dir}/{name}"))
+        .find(|p| Path::new(p).exists());
+    if found.is_none() {
+        println!("note: {name} is not installed; skipping the comparison with stock {name}");
+    }
+    found
+}
+
+/// A scratch directory (named by `prefix` and `tag`) with the command-line comparisons'
+/// scripts and a module.
+pub fn cli_fixtures(prefix: &str, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [
+        (
+            "args.lua",
+            "print(select('#', ...), ...)\nfor i = -3, #arg do print(i, arg[i]) end\n",
+        ),
+        (
+            "fail.lua",
+            "local function f(x) error('boom ' .. x) end\nlocal function g() f(1) end\ng()\n",
+        ),
+        ("syntax.lua", "local x = = 1\n"),
+        ("exit.lua", "io.write('bye\\n') os.exit(7)\n"),
+        ("mymod.lua", "return { x = 42 }\n"),
+        ("init.lua", "print('init file')\n"),
+        (
+            "errobj.lua",
+            "error(setmetatable({}, {__tostring = function() return 'custom' end}))\n",
+        ),
+    ];
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    dir
+}
+
+/// Runs `prog` as `argv[0] = arg0` in `dir` with `args`, `env` and `stdin`, looking modules up
+/// only in `dir` (the default paths are build configuration: an install prefix, Debian's
+/// multiarch directories).
+pub fn run_as(
+    arg0: &str,
+    prog: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+    dir: &Path,
+) -> Output {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let mut c = clean(prog);
+    c.arg0(arg0)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped());
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.env("LUA_PATH", "./?.lua");
+    c.env("LUA_CPATH", "./?.so");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    // The child may exit before reading its input (EPIPE): that is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
